@@ -1,0 +1,101 @@
+"""Configuration objects: the only way library code receives settings.
+
+Configs are data (big_vision style): `configs/*.flags` set absl flags, `assg_tf.flags` turns the
+parsed flags into these frozen dataclasses, and every library function takes the dataclass it
+needs. Library code never reads `absl.flags.FLAGS`, so it runs unchanged under pytest.
+
+Defaults are the paper's (section 4.2) or `SPEC.md`'s where the paper is silent.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which videos, and how they are sampled (SPEC section 2; paper 4.2)."""
+  # tfds config of the `wtal` builder: synthetic, synthetic_thumos, synthetic_anet, thumos14,
+  # activitynet13.
+  dataset: str = "synthetic"
+  manual_dir: Optional[str] = None  # the user's feature folder (tfds manual_dir)
+  data_dir: Optional[str] = None  # where tfds writes prepared data; None = tfds default
+  train_split: str = "train"
+  validation_split: str = "validation"  # held-out training videos, never test videos
+  test_split: str = "test"
+  num_segments: int = 400  # N segments uniformly sampled per training video (paper 4.2)
+  batch_size: int = 16  # global batch size (all replicas)
+  shuffle_buffer: int = 1024
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CASConfig:
+  """The STPN-style CAS network that provides the initial seeds (paper 3.2.1)."""
+  hidden_dim: int = 512
+  attention_dim: int = 256
+  dropout: float = 0.5
+  sparsity_weight: float = 1e-4  # STPN's beta on the L1 norm of the attention
+  learning_rate: float = 1e-4
+  steps: int = 2000
+  # Foreground seeds: normalised attention-weighted T-CAS above this (a "high threshold").
+  fg_seed_threshold: float = 0.8
+  # Background seeds: this fraction of each video's lowest-attention segments ...
+  bg_seed_fraction: float = 0.1
+  # ... plus shot changes: neighbour feature distance above this many medians.
+  shot_change_ratio: float = 3.0
+  seeds_file: Optional[str] = None  # read seeds from this file instead of the CAS network
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The SSG backbone, heatmap head and classifier (paper 3.2.2, 3.3)."""
+  hidden_dim: int = 512  # filters of both temporal convolutions
+  growing_threshold_fg: float = 0.99  # theta_g for the action classes (paper 4.2)
+  growing_threshold_bg: float = 0.99  # theta_g for the background (paper 4.2)
+  erasing_threshold: float = 0.4  # theta_a (paper 4.2)
+  pooling: str = "sap"  # sap | gap | gmp (Table 1)
+  variant: str = "assg"  # cas | ssg | assg (Table 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """The alternating GradientTape loop (Algorithm 1, paper 3.4)."""
+  learning_rate: float = 1e-4  # Adam (paper 4.2)
+  steps: int = 2000  # ASSG steps per stream
+  checkpoint_every: int = 500
+  log_every: int = 50
+  validate_every: int = 500  # on the held-out training videos, never the test split
+  keep_checkpoints: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+  """Location prediction (paper 3.5, eq. 6)."""
+  rgb_weight: float = 0.3  # lambda (paper 4.2)
+  # Classes whose video-level score reaches this are localised (the top class always is).
+  class_threshold: float = 0.1
+  proposal_thresholds: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+  nms_threshold: float = 0.5
+  max_detections: int = 100  # per video, after NMS
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Evaluation protocol (SPEC section 4)."""
+  tiou_thresholds: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+  thumos_ambiguous: bool = False  # drop detections on Ambiguous segments, as the challenge does
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything one `assg_tf.train` run needs."""
+  data: DataConfig = DataConfig()
+  cas: CASConfig = CASConfig()
+  model: ModelConfig = ModelConfig()
+  train: TrainConfig = TrainConfig()
+  predict: PredictConfig = PredictConfig()
+  eval: EvalConfig = EvalConfig()
+  model_dir: str = "/tmp/assg_tf"
+  variants: Tuple[str, ...] = ("cas", "assg")  # what train.py trains and evaluates
+  streams: Tuple[str, ...] = ("rgb", "flow")

@@ -1,0 +1,159 @@
+"""absl flags shared by every command, and their translation into `assg_tf.config` objects.
+
+Each command (`assg_tf.train`, `assg_tf.evaluate`, ...) is an absl app; flags can come from
+`--flagfile=configs/NAME.flags`, later flags winning. Only the `main` of a command touches
+`FLAGS`: it calls `config_from_flags(FLAGS)` and hands the result to library code.
+
+Every flag below maps to one field of one config dataclass; the table is the single place that
+names them, so `configs/*.flags`, `--help` and the dataclasses cannot drift apart.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Tuple
+
+from absl import flags
+
+from assg_tf import config as config_lib
+
+# flag name -> (Config section or "" for a top-level field, field name, help text).
+FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
+    # Data (SPEC section 2).
+    "dataset": ("data", "dataset", "tfds config of the wtal builder: synthetic, "
+                "synthetic_thumos, synthetic_anet, thumos14, activitynet13."),
+    "manual_dir": ("data", "manual_dir", "Folder with the user's features (tfds manual_dir)."),
+    "data_dir": ("data", "data_dir", "tfds data dir for prepared data (default: tfds')."),
+    "train_split": ("data", "train_split", "Split to train on."),
+    "validation_split": ("data", "validation_split", "Held-out training videos."),
+    "test_split": ("data", "test_split", "Split to evaluate on."),
+    "num_segments": ("data", "num_segments", "Segments sampled per training video."),
+    "batch_size": ("data", "batch_size", "Global batch size."),
+    "shuffle_buffer": ("data", "shuffle_buffer", "Shuffle buffer (videos)."),
+    "seed": ("data", "seed", "Random seed of sampling, shuffling and initialisation."),
+    # Seeds / CAS network (paper 3.2.1).
+    "cas_hidden_dim": ("cas", "hidden_dim", "Hidden width of the CAS network."),
+    "cas_attention_dim": ("cas", "attention_dim", "Hidden width of the CAS attention."),
+    "cas_dropout": ("cas", "dropout", "Dropout in the CAS network."),
+    "cas_sparsity_weight": ("cas", "sparsity_weight", "Weight of the attention L1 loss."),
+    "cas_learning_rate": ("cas", "learning_rate", "Adam learning rate of the CAS network."),
+    "cas_steps": ("cas", "steps", "Training steps of the CAS network per stream."),
+    "fg_seed_threshold": ("cas", "fg_seed_threshold", "Normalised CAS above this: fg seed."),
+    "bg_seed_fraction": ("cas", "bg_seed_fraction", "Lowest-attention fraction: bg seeds."),
+    "shot_change_ratio": ("cas", "shot_change_ratio", "Feature jump (x median): shot change."),
+    "seeds_file": ("cas", "seeds_file", "Read initial seeds from this file."),
+    # Model (paper 3.2.2, 3.3).
+    "hidden_dim": ("model", "hidden_dim", "Filters of the SSG temporal convolutions."),
+    "growing_threshold_fg": ("model", "growing_threshold_fg", "theta_g, action classes."),
+    "growing_threshold_bg": ("model", "growing_threshold_bg", "theta_g, background."),
+    "erasing_threshold": ("model", "erasing_threshold", "theta_a of the erasing step."),
+    "pooling": ("model", "pooling", "Classifier pooling: sap, gap or gmp."),
+    # Training (Algorithm 1).
+    "learning_rate": ("train", "learning_rate", "Adam learning rate of ASSG."),
+    "assg_steps": ("train", "steps", "ASSG training steps per stream."),
+    "checkpoint_every": ("train", "checkpoint_every", "Steps between checkpoints."),
+    "log_every": ("train", "log_every", "Steps between progress lines."),
+    "validate_every": ("train", "validate_every", "Steps between validation runs."),
+    "keep_checkpoints": ("train", "keep_checkpoints", "Checkpoints kept."),
+    # Prediction (paper 3.5).
+    "rgb_weight": ("predict", "rgb_weight", "lambda: weight of the rgb heatmap (eq. 6)."),
+    "class_threshold": ("predict", "class_threshold", "Video score to localise a class."),
+    "proposal_thresholds": ("predict", "proposal_thresholds", "Heatmap thresholds."),
+    "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
+    "max_detections": ("predict", "max_detections", "Detections kept per video."),
+    # Evaluation (SPEC section 4).
+    "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),
+    "thumos_ambiguous": ("eval", "thumos_ambiguous", "Ignore detections on Ambiguous."),
+    # The run.
+    "model_dir": ("", "model_dir", "Checkpoints, seeds, metrics, predictions, export."),
+    "variants": ("", "variants", "What to train and evaluate: cas, ssg, assg."),
+    "streams": ("", "streams", "Streams to train: rgb, flow."),
+}
+
+
+def _field(section: str, name: str) -> dataclasses.Field:
+  cls = type(getattr(config_lib.Config(), section)) if section else config_lib.Config
+  return {f.name: f for f in dataclasses.fields(cls)}[name]
+
+
+def _default(section: str, name: str) -> Any:
+  obj = getattr(config_lib.Config(), section) if section else config_lib.Config()
+  return getattr(obj, name)
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines every flag of FLAG_TABLE once (a second call is a no-op)."""
+  for flag_name, (section, name, help_text) in FLAG_TABLE.items():
+    if flag_name in flag_values:
+      continue
+    default = _default(section, name)
+    if isinstance(default, bool):
+      flags.DEFINE_bool(flag_name, default, help_text, flag_values=flag_values)
+    elif isinstance(default, int):
+      flags.DEFINE_integer(flag_name, default, help_text, flag_values=flag_values)
+    elif isinstance(default, float):
+      flags.DEFINE_float(flag_name, default, help_text, flag_values=flag_values)
+    elif isinstance(default, tuple) and default and isinstance(default[0], float):
+      flags.DEFINE_list(flag_name, [repr(x) for x in default], help_text,
+                        flag_values=flag_values)
+    elif isinstance(default, tuple):
+      flags.DEFINE_list(flag_name, list(default), help_text, flag_values=flag_values)
+    else:  # str or None
+      flags.DEFINE_string(flag_name, default, help_text, flag_values=flag_values)
+
+
+def _convert(flag_name: str, section: str, name: str, value: Any) -> Any:
+  default = _default(section, name)
+  if isinstance(default, tuple) and default and isinstance(default[0], float):
+    try:
+      return tuple(float(v) for v in value)
+    except ValueError as e:
+      raise ValueError(f"--{flag_name} takes comma-separated numbers, got {value!r}") from e
+  if isinstance(default, tuple):
+    return tuple(value)
+  if value == "" and default is None:
+    return None
+  return value
+
+
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.Config:
+  """Builds a Config from parsed flags; validates values a user can get wrong."""
+  sections: Dict[str, Dict[str, Any]] = {}
+  top: Dict[str, Any] = {}
+  for flag_name, (section, name, _) in FLAG_TABLE.items():
+    value = _convert(flag_name, section, name, flag_values[flag_name].value)
+    (sections.setdefault(section, {}) if section else top)[name] = value
+  base = config_lib.Config()
+  cfg = dataclasses.replace(
+      base, **top,
+      **{s: dataclasses.replace(getattr(base, s), **kw) for s, kw in sections.items()})
+  validate(cfg)
+  return cfg
+
+
+def validate(cfg: config_lib.Config) -> None:
+  """Raises ValueError naming the flag and what was expected."""
+  checks = [
+      (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
+       "one of sap, gap, gmp"),
+      (set(cfg.variants) <= {"cas", "ssg", "assg"} and cfg.variants, "--variants",
+       cfg.variants, "a non-empty list of cas, ssg, assg"),
+      (set(cfg.streams) <= {"rgb", "flow"} and cfg.streams, "--streams", cfg.streams,
+       "a non-empty list of rgb, flow"),
+      (0.0 <= cfg.predict.rgb_weight <= 1.0, "--rgb_weight", cfg.predict.rgb_weight,
+       "a number in [0, 1]"),
+      (0.0 < cfg.model.erasing_threshold <= 1.0, "--erasing_threshold",
+       cfg.model.erasing_threshold, "a number in (0, 1]"),
+      (0.0 < cfg.model.growing_threshold_fg <= 1.0, "--growing_threshold_fg",
+       cfg.model.growing_threshold_fg, "a number in (0, 1]"),
+      (0.0 < cfg.model.growing_threshold_bg <= 1.0, "--growing_threshold_bg",
+       cfg.model.growing_threshold_bg, "a number in (0, 1]"),
+      (cfg.data.num_segments > 0, "--num_segments", cfg.data.num_segments, "a positive int"),
+      (cfg.data.batch_size > 0, "--batch_size", cfg.data.batch_size, "a positive int"),
+      (cfg.cas.steps >= 0, "--cas_steps", cfg.cas.steps, "a non-negative int"),
+      (cfg.train.steps >= 0, "--assg_steps", cfg.train.steps, "a non-negative int"),
+      (all(0 < t <= 1 for t in cfg.eval.tiou_thresholds) and cfg.eval.tiou_thresholds,
+       "--tiou_thresholds", cfg.eval.tiou_thresholds, "numbers in (0, 1]"),
+  ]
+  for ok, flag_name, value, expected in checks:
+    if not ok:
+      raise ValueError(f"{flag_name}={value!r}: expected {expected}")
