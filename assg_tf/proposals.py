@@ -1,0 +1,365 @@
+"""Location prediction: stream fusion, multi-threshold proposals, eq. 6 scores, per-class NMS.
+
+Paper section 3.5 (eq. 6); SPEC section 3 ("Prediction") and section 6 (the detections of the
+serving signature). Everything from the fused heatmap to the detections is TensorFlow graph
+code with dynamic batch and time (one trace for every shape), so the same functions are the
+Python prediction path and the inside of the exported SavedModel that TF Serving runs.
+
+Steps, with the choices the paper leaves open:
+
+1. Fusion (eq. 6): H = lambda * H_rgb + (1 - lambda) * H_flow, lambda = 0.3 (paper 4.2).
+2. Classes localised in a video: every class whose video-level score is >= `class_threshold`,
+   and always the video's top-1 class (ties: the lowest class index).
+3. Proposals: for every selected class c and every level theta in `proposal_thresholds`, every
+   maximal run of consecutive real segments (t < num_segments) with H[t, c+1] >= theta is a
+   proposal [t_start, t_end] (inclusive segment indices). Its score is eq. 6, the mean of
+   H[t, c+1] over the run. The same run found at several levels is kept several times; NMS
+   removes the copies.
+4. Cap: of each (video, class) only the `max_candidates_per_class` best-scoring proposals
+   (default `MAX_CANDIDATES_PER_CLASS` = 2048, over all levels together) go on to NMS. This
+   bounds the NMS input ([batch, candidates, C] scores) whatever T, C and the number of levels
+   are; with fewer proposals than the cap, nothing is dropped and the result is exact.
+5. NMS per class (greedy, by score): a proposal is dropped when its tIoU with an already kept
+   proposal of the same class is strictly greater than `nms_threshold` (a tIoU exactly at the
+   threshold is kept, as in TensorFlow's kernel and the usual WTAL numpy NMS). Then the
+   `max_detections` best of all classes are kept per video, sorted by score.
+   It is one `tf.image.combined_non_max_suppression` call: a run [s, e] is the box
+   [0, s, 1, e + 1] (segment t covers [t, t + 1)), whose 2-D IoU is exactly the 1-D tIoU since
+   all heights are 1; index units give the same tIoU as seconds (one delta per video).
+6. Seconds: segment t covers [t * delta, (t + 1) * delta), so a detection [t_start, t_end] is
+   [t_start * delta, (t_end + 1) * delta] seconds.
+
+Vectorisation: the selected (video, class) pairs are gathered into rows (usually a few per
+video), each row is compared with all levels at once ([pairs, levels, T]), runs are numbered
+by a cumulative sum of run starts, and their sums, lengths and ends are segment sums / maxima
+over those numbers. Memory is O(pairs * levels * T); the eq. 6 sums are per run segment sums
+(not differences of a long cumulative sum, which lose precision in float32 on long videos).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from assg_tf.config import PredictConfig
+
+# Proposals per (video, class), over all levels, that go on to NMS (the best by score).
+MAX_CANDIDATES_PER_CLASS = 2048
+
+# Score of the padding slots of the NMS input; real eq. 6 scores are means of probabilities,
+# so >= 0 and above `_SCORE_FLOOR`, which the NMS uses as its (strict) score threshold.
+_NO_SCORE = -1.0
+_SCORE_FLOOR = -0.5
+
+OUTPUT_KEYS = ("detection_segments", "detection_scores", "detection_classes", "num_detections")
+
+
+def fuse_heatmaps(h_rgb: tf.Tensor, h_flow: tf.Tensor, rgb_weight: float) -> tf.Tensor:
+  """Fuses the two streams' heatmaps as in eq. 6: lambda * H_rgb + (1 - lambda) * H_flow.
+
+  Args:
+    h_rgb: float32 [B, T, C+1] heatmap of the RGB model.
+    h_flow: float32 [B, T, C+1] heatmap of the flow model (same shape).
+    rgb_weight: lambda in [0, 1] (paper 4.2: 0.3).
+
+  Returns:
+    float32 [B, T, C+1], the fused heatmap.
+  """
+  if not 0.0 <= float(rgb_weight) <= 1.0:
+    raise ValueError(f"rgb_weight (lambda) must be in [0, 1], got {rgb_weight}.")
+  h_rgb = tf.convert_to_tensor(h_rgb, tf.float32)
+  h_flow = tf.convert_to_tensor(h_flow, tf.float32)
+  if not h_rgb.shape.is_compatible_with(h_flow.shape):
+    raise ValueError(
+        f"RGB and flow heatmaps must have the same shape [B, T, C+1], got {h_rgb.shape} and "
+        f"{h_flow.shape}.")
+  return rgb_weight * h_rgb + (1.0 - rgb_weight) * h_flow
+
+
+def select_classes(video_scores: tf.Tensor, class_threshold: float) -> tf.Tensor:
+  """Which classes to localise in each video.
+
+  Args:
+    video_scores: float32 [B, C] video-level class scores.
+    class_threshold: classes scoring at least this are selected.
+
+  Returns:
+    bool [B, C]: score >= class_threshold, or the video's top-1 class (lowest index on ties).
+  """
+  video_scores = tf.convert_to_tensor(video_scores, tf.float32)
+  top = tf.argmax(video_scores, axis=-1, output_type=tf.int32)
+  is_top = tf.equal(tf.range(tf.shape(video_scores)[-1])[None, :], top[:, None])
+  return (video_scores >= class_threshold) | is_top
+
+
+def proposals(fused: tf.Tensor,
+              num_segments: tf.Tensor,
+              selected: tf.Tensor,
+              thresholds: Sequence[float],
+              max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS) -> Dict[str, tf.Tensor]:
+  """Multi-threshold proposals with their eq. 6 scores, packed per video (before NMS).
+
+  Args:
+    fused: float32 [B, T, C+1] fused heatmap (channel 0 = background).
+    num_segments: int32 [B] real length of each video; later rows are padding.
+    selected: bool [B, C] classes to localise (`select_classes`).
+    thresholds: the levels theta.
+    max_candidates_per_class: of each (video, class), keep only this many best-scoring
+      proposals (over all levels).
+
+  Returns:
+    A dict of [B, P] tensors, P = max(1, most proposals of a video): `starts`, `ends` int32
+    (inclusive segment indices), `classes` int32 (0-based), `scores` float32 (eq. 6; -1 in
+    padding slots), `valid` bool. Within a video, proposals are grouped by class (ascending)
+    and sorted by score within a class.
+  """
+  if not thresholds:
+    raise ValueError("proposal_thresholds must name at least one level, got none.")
+  if int(max_candidates_per_class) < 1:
+    raise ValueError(
+        f"max_candidates_per_class must be >= 1, got {max_candidates_per_class}.")
+  fused = tf.convert_to_tensor(fused, tf.float32)
+  num_segments = tf.convert_to_tensor(num_segments, tf.int32)
+  selected = tf.convert_to_tensor(selected, tf.bool)
+  batch = tf.shape(fused)[0]
+  length = tf.shape(fused)[1]
+  num_levels = len(thresholds)
+  levels = tf.constant(thresholds, tf.float32)
+
+  # One row per selected (video, class) pair, ordered by video then class.
+  pairs = tf.cast(tf.where(selected), tf.int32)  # [S, 2]
+  pair_video, pair_class = pairs[:, 0], pairs[:, 1]
+  num_pairs = tf.shape(pairs)[0]
+  foreground = tf.transpose(fused[:, :, 1:], [0, 2, 1])  # [B, C, T]
+  values = tf.gather_nd(foreground, pairs)  # [S, T]
+  real = tf.range(length)[None, :] < tf.gather(num_segments, pair_video)[:, None]
+
+  # Every pair at every level: rows [S * L, T], row r = s * L + l.
+  above = (values[:, None, :] >= levels[None, :, None]) & real[:, None, :]
+  rows = tf.reshape(above, [-1, length])
+  row_values = tf.reshape(tf.broadcast_to(values[:, None, :], tf.shape(above)), [-1, length])
+  num_rows = tf.shape(rows)[0]
+
+  # Runs numbered 0, 1, ... within each row; a run's slot is row * T + its number (a row has at
+  # most T runs), and every segment outside a run goes to one extra, discarded slot.
+  previous = tf.pad(rows[:, :-1], [[0, 0], [1, 0]])
+  run_number = tf.cumsum(tf.cast(rows & ~previous, tf.int32), axis=1) - 1
+  num_slots = num_rows * length
+  slot = tf.where(rows, run_number + length * tf.range(num_rows)[:, None], num_slots)
+  time = tf.broadcast_to(tf.range(length)[None, :], tf.shape(rows))
+  run_sum = tf.math.unsorted_segment_sum(row_values, slot, num_slots + 1)[:-1]
+  run_length = tf.math.unsorted_segment_sum(tf.cast(rows, tf.int32), slot, num_slots + 1)[:-1]
+  run_end = tf.math.unsorted_segment_max(time, slot, num_slots + 1)[:-1]
+  exists = run_length > 0
+  score = tf.where(exists, run_sum / tf.cast(tf.maximum(run_length, 1), tf.float32), _NO_SCORE)
+
+  # The best proposals of each pair over all its levels: [S, L * T] -> [S, k].
+  per_pair = num_levels * length
+  score = tf.reshape(score, [num_pairs, per_pair])
+  k = tf.minimum(int(max_candidates_per_class), per_pair)
+  top_scores, top_slots = tf.math.top_k(score, k=k)
+  top_ends = tf.gather(tf.reshape(run_end, [num_pairs, per_pair]), top_slots, batch_dims=1)
+  top_lengths = tf.gather(tf.reshape(run_length, [num_pairs, per_pair]), top_slots,
+                          batch_dims=1)
+  keep = top_lengths > 0
+
+  # Pack the kept proposals per video: [N] -> [B, P]. tf.where lists them pair by pair, and
+  # pairs are ordered by video, so each video's proposals are contiguous.
+  kept = tf.cast(tf.where(keep), tf.int32)  # [N, 2]: (pair, rank)
+  kept_video = tf.gather(pair_video, kept[:, 0])
+  kept_class = tf.gather(pair_class, kept[:, 0])
+  kept_score = tf.gather_nd(top_scores, kept)
+  kept_end = tf.gather_nd(top_ends, kept)
+  kept_start = kept_end - tf.gather_nd(top_lengths, kept) + 1
+  counts = tf.math.unsorted_segment_sum(tf.ones_like(kept_video), kept_video, batch)
+  width = tf.maximum(tf.reduce_max(tf.concat([counts, [0]], axis=0)), 1)
+  position = tf.range(tf.shape(kept)[0]) - tf.gather(tf.cumsum(counts, exclusive=True),
+                                                     kept_video)
+  index = tf.stack([kept_video, position], axis=1)
+  shape = tf.stack([batch, width])
+  return {
+      "starts": tf.scatter_nd(index, kept_start, shape),
+      "ends": tf.scatter_nd(index, kept_end, shape),
+      "classes": tf.scatter_nd(index, kept_class, shape),
+      "scores": tf.tensor_scatter_nd_update(tf.fill(shape, _NO_SCORE), index, kept_score),
+      "valid": tf.scatter_nd(index, tf.ones_like(kept_video), shape) > 0,
+  }
+
+
+def _check_config(cfg: PredictConfig) -> None:
+  if not cfg.proposal_thresholds:
+    raise ValueError("PredictConfig.proposal_thresholds must name at least one level.")
+  for level in cfg.proposal_thresholds:
+    if not 0.0 <= float(level) <= 1.0:
+      raise ValueError(
+          f"PredictConfig.proposal_thresholds must be probabilities in [0, 1], got {level}.")
+  if not 0.0 <= float(cfg.nms_threshold) <= 1.0:
+    raise ValueError(f"PredictConfig.nms_threshold must be in [0, 1], got {cfg.nms_threshold}.")
+  if int(cfg.max_detections) < 1:
+    raise ValueError(f"PredictConfig.max_detections must be >= 1, got {cfg.max_detections}.")
+
+
+def _check_inputs(fused, num_segments, video_scores, seconds_per_segment):
+  """Static rank checks (ValueError) and in-graph shape checks (InvalidArgumentError)."""
+  for name, tensor, rank in (("fused", fused, 3), ("num_segments", num_segments, 1),
+                             ("video_scores", video_scores, 2),
+                             ("seconds_per_segment", seconds_per_segment, 1)):
+    if tensor.shape.rank is not None and tensor.shape.rank != rank:
+      raise ValueError(f"detect: {name} must have rank {rank}, got shape {tensor.shape}.")
+  channels, classes = fused.shape[-1], video_scores.shape[-1]
+  if channels is not None and classes is not None and channels != classes + 1:
+    raise ValueError(
+        f"detect: fused heatmap has {channels} channels but video_scores has {classes} classes; "
+        "expected C + 1 channels (channel 0 = background).")
+  batch = tf.shape(fused)[0]
+  return [
+      tf.debugging.assert_equal(
+          tf.shape(fused)[2], tf.shape(video_scores)[1] + 1,
+          message="detect: fused heatmap must have C + 1 channels for C video_scores classes"),
+      tf.debugging.assert_equal(
+          tf.stack([tf.shape(num_segments)[0], tf.shape(video_scores)[0],
+                    tf.shape(seconds_per_segment)[0]]), tf.fill([3], batch),
+          message="detect: num_segments, video_scores and seconds_per_segment must have the "
+          "batch size of the heatmap"),
+      tf.debugging.assert_non_negative(num_segments,
+                                       message="detect: num_segments must be >= 0"),
+      tf.debugging.assert_less_equal(
+          num_segments, tf.shape(fused)[1],
+          message="detect: num_segments must not exceed the heatmap's time axis T"),
+  ]
+
+
+def detect(fused: tf.Tensor,
+           num_segments: tf.Tensor,
+           video_scores: tf.Tensor,
+           seconds_per_segment: tf.Tensor,
+           cfg: PredictConfig,
+           max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS) -> Dict[str, tf.Tensor]:
+  """Detections of a batch of videos from their fused heatmaps (paper 3.5).
+
+  Args:
+    fused: float32 [B, T, C+1] fused heatmap (`fuse_heatmaps`), channel 0 = background.
+    num_segments: int32 [B] real length of each video (later rows are padding).
+    video_scores: float32 [B, C] video-level class scores (which classes to localise).
+    seconds_per_segment: float32 [B] delta of each video.
+    cfg: class_threshold, proposal_thresholds, nms_threshold, max_detections.
+    max_candidates_per_class: proposals per (video, class) that go on to NMS.
+
+  Returns:
+    `detection_segments` float32 [B, K, 2] seconds, `detection_scores` float32 [B, K],
+    `detection_classes` int32 [B, K] (0-based), `num_detections` int32 [B], K =
+    cfg.max_detections; detections sorted by score, rows past num_detections all zero.
+  """
+  _check_config(cfg)
+  fused = tf.convert_to_tensor(fused, tf.float32)
+  num_segments = tf.convert_to_tensor(num_segments, tf.int32)
+  video_scores = tf.convert_to_tensor(video_scores, tf.float32)
+  seconds_per_segment = tf.convert_to_tensor(seconds_per_segment, tf.float32)
+  checks = _check_inputs(fused, num_segments, video_scores, seconds_per_segment)
+  with tf.control_dependencies(checks):
+    fused = tf.identity(fused)
+  max_detections = int(cfg.max_detections)
+
+  selected = select_classes(video_scores, cfg.class_threshold)
+  found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
+                    max_candidates_per_class)
+
+  # NMS input: boxes [B, P, 1, 4] shared by all classes, scores [B, P, C] (-1 off-class).
+  starts = tf.cast(found["starts"], tf.float32)
+  ends = tf.cast(found["ends"] + 1, tf.float32)
+  boxes = tf.stack([tf.zeros_like(starts), starts, tf.ones_like(starts), ends], axis=-1)
+  num_classes = tf.shape(video_scores)[1]
+  own_class = tf.equal(found["classes"][:, :, None], tf.range(num_classes)[None, None, :])
+  class_scores = tf.where(own_class & found["valid"][:, :, None],
+                          found["scores"][:, :, None], _NO_SCORE)
+  nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
+      tf.image.combined_non_max_suppression(
+          boxes[:, :, None, :], class_scores,
+          max_output_size_per_class=max_detections, max_total_size=max_detections,
+          iou_threshold=float(cfg.nms_threshold), score_threshold=_SCORE_FLOOR,
+          pad_per_class=False, clip_boxes=False))
+
+  valid = tf.range(max_detections)[None, :] < num_detections[:, None]  # [B, K]
+  delta = seconds_per_segment[:, None, None]
+  segments = tf.stack([nmsed_boxes[:, :, 1], nmsed_boxes[:, :, 3]], axis=-1) * delta
+  return {
+      "detection_segments": tf.where(valid[:, :, None], segments, 0.0),
+      "detection_scores": tf.where(valid, nmsed_scores, 0.0),
+      "detection_classes": tf.where(valid, tf.cast(nmsed_classes, tf.int32), 0),
+      "num_detections": tf.cast(num_detections, tf.int32),
+  }
+
+
+def detect_function(cfg: PredictConfig,
+                    max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS):
+  """`detect` as a tf.function with dynamic batch, time and classes (one trace per cfg).
+
+  The returned function takes (fused [B, T, C+1], num_segments [B] int32, video_scores [B, C],
+  seconds_per_segment [B]) and returns `detect`'s dict.
+  """
+  _check_config(cfg)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None], tf.float32, name="fused"),
+      tf.TensorSpec([None], tf.int32, name="num_segments"),
+      tf.TensorSpec([None, None], tf.float32, name="video_scores"),
+      tf.TensorSpec([None], tf.float32, name="seconds_per_segment"),
+  ])
+  def detect_fn(fused, num_segments, video_scores, seconds_per_segment):
+    return detect(fused, num_segments, video_scores, seconds_per_segment, cfg,
+                  max_candidates_per_class)
+
+  return detect_fn
+
+
+def to_results(outputs: Mapping[str, Any],
+               video_ids: Sequence[Any],
+               class_names: Sequence[str],
+               durations: Optional[Sequence[float]] = None) -> Dict[str, List[Dict[str, Any]]]:
+  """Turns `detect`'s outputs into the ActivityNet results dict (SPEC 4, 5).
+
+  Args:
+    outputs: `detect`'s dict, as numpy arrays (tensors are converted).
+    video_ids: B video ids (str or bytes, as a tf.string batch gives them).
+    class_names: the C class names, index = class.
+    durations: optional B video durations in seconds; segment ends are clipped to them (the
+      last snippet may run past the end of the video).
+
+  Returns:
+    {video_id: [{"label": name, "segment": [start, end], "score": score}, ...]} with every
+    video present (an empty list when it has no detection), detections by decreasing score.
+  """
+  missing = [key for key in OUTPUT_KEYS if key not in outputs]
+  if missing:
+    raise ValueError(f"to_results: outputs lack {missing}; expected the keys {OUTPUT_KEYS}.")
+  segments = np.asarray(outputs["detection_segments"], np.float64)
+  scores = np.asarray(outputs["detection_scores"], np.float64)
+  classes = np.asarray(outputs["detection_classes"], np.int64)
+  counts = np.asarray(outputs["num_detections"], np.int64)
+  if len(video_ids) != counts.shape[0]:
+    raise ValueError(
+        f"to_results: {len(video_ids)} video ids for a batch of {counts.shape[0]} videos.")
+  if durations is not None and len(durations) != counts.shape[0]:
+    raise ValueError(
+        f"to_results: {len(durations)} durations for a batch of {counts.shape[0]} videos.")
+  results = {}
+  for b, video_id in enumerate(video_ids):
+    if isinstance(video_id, bytes):
+      video_id = video_id.decode("utf-8")
+    video_id = str(video_id)
+    n = int(counts[b])
+    bad = classes[b, :n][(classes[b, :n] < 0) | (classes[b, :n] >= len(class_names))]
+    if bad.size:
+      raise ValueError(
+          f"to_results: video {video_id} has detection class {int(bad[0])}, outside the "
+          f"{len(class_names)} class names.")
+    ends = segments[b, :n, 1]
+    if durations is not None:
+      ends = np.minimum(ends, float(durations[b]))
+    results[video_id] = [{
+        "label": class_names[int(c)],
+        "segment": [float(s), float(e)],
+        "score": float(p),
+    } for c, s, e, p in zip(classes[b, :n], segments[b, :n, 0], ends, scores[b, :n])]
+  return results
