@@ -35,7 +35,9 @@ class CASConfig:
   hidden_dim: int = 512
   attention_dim: int = 256
   dropout: float = 0.5
-  sparsity_weight: float = 1e-4  # STPN's beta on the L1 norm of the attention
+  # STPN's beta = 1e-4 on the L1 norm (sum over N = 400 segments) of the attention; we take the
+  # mean over each video's segments, so the same strength is 1e-4 * 400 = 0.04.
+  sparsity_weight: float = 0.04
   learning_rate: float = 1e-4
   steps: int = 2000
   # Foreground seeds: normalised attention-weighted T-CAS above this (a "high threshold").

@@ -1,0 +1,44 @@
+"""Losses of ASSG (paper 3.4, eq. 4-5) and of the STPN-style CAS network that seeds it.
+
+Every function returns one loss per video, [B]; `replica_mean` turns that into the per-replica
+share of the global-batch mean (`tf.nn.compute_average_loss`), which is what a
+tf.distribute replica must minimise so that summing gradients over replicas gives the gradient
+of the global mean.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def seeding_loss(heatmap_logits, grown):
+  """Eq. 4: -1 / sum_c |T_c| * sum_c sum_{t in T_c} log H[c, t], per video.
+
+  heatmap_logits [B, T, C+1] (H = their softmax over channels); grown [B, T, C+1] the grown
+  labels T_c (1 where t is in T_c; padding is never labelled). A video with no labelled segment
+  contributes 0.
+  """
+  log_h = tf.nn.log_softmax(heatmap_logits, axis=-1)
+  total = tf.reduce_sum(grown * log_h, axis=[1, 2])
+  count = tf.reduce_sum(grown, axis=[1, 2])
+  return -total / tf.maximum(count, 1.0)
+
+
+def classification_loss(video_logits, labels):
+  """Eq. 5: -sum_c ŷ_c log softmax(SAP)_c with ŷ the multi-hot label normalised to sum 1.
+
+  video_logits [B, C] (SAP of eq. 2), labels [B, C] multi-hot -> [B]. Videos must have at least
+  one label (the input pipeline refuses empty label sets).
+  """
+  target = labels / tf.maximum(tf.reduce_sum(labels, axis=-1, keepdims=True), 1.0)
+  return -tf.reduce_sum(target * tf.nn.log_softmax(video_logits, axis=-1), axis=-1)
+
+
+def attention_sparsity(attention, mask):
+  """STPN's sparsity loss: the mean L1 norm of the attention over each video's segments."""
+  return tf.reduce_sum(tf.abs(attention) * mask, axis=1) / tf.maximum(
+      tf.reduce_sum(mask, axis=1), 1.0)
+
+
+def replica_mean(per_video, global_batch_size):
+  """This replica's share of the mean over the global batch (`compute_average_loss`)."""
+  return tf.nn.compute_average_loss(per_video, global_batch_size=global_batch_size)

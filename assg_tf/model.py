@@ -1,0 +1,128 @@
+"""The ASSG network of one stream (paper 3.2-3.3) and the two-stream forward pass (3.5).
+
+`ASSGNet` composes the layers of `layers.py` and `sap.py`:
+
+    F = SSGBackbone(x)                       shared feature map           (3.2.2)
+    P = [ReLU(F), ReLU(-F)]                  the pair of opposite ReLUs   (3.3)
+    H = softmax(HeatmapHead(P))              class heatmaps, ch. 0 = bg   (3.2.2)
+    SAP over the erased foreground ReLU(F)   video logits                 (3.3, eq. 2-3)
+
+RGB and flow are trained as two separate networks (paper 3.5). `stream_maps` gives the
+per-stream heatmap and video scores for any trained network (ASSG, SSG or the CAS baseline), and
+`two_stream_maps` fuses them with lambda (eq. 6): the single forward path shared by evaluation,
+`assg_tf.predict` and the exported SavedModel.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from assg_tf import cas as cas_lib
+from assg_tf import config as config_lib
+from assg_tf import layers
+from assg_tf import sap
+
+
+@keras.saving.register_keras_serializable(package="assg_tf")
+class ASSGNet(keras.Model):
+  """SSG backbone + heatmap head + self-adaptive classifier of one stream."""
+
+  def __init__(self, num_classes: int, hidden_dim: int = 512, pooling: str = "sap",
+               erasing_threshold: float = 0.4, **kwargs):
+    super().__init__(**kwargs)
+    self.num_classes = int(num_classes)
+    self.hidden_dim = int(hidden_dim)
+    self.pooling = pooling
+    self.erasing_threshold = float(erasing_threshold)
+    self.backbone = layers.SSGBackbone(self.hidden_dim, name="backbone")
+    self.opposite_relu = layers.OppositeReLU(name="opposite_relu")
+    self.head = layers.HeatmapHead(self.num_classes, name="heatmap_head")
+    self.pool = sap.ErasedPooling(pooling, name="pool")
+
+  @classmethod
+  def from_config_objects(cls, num_classes: int, cfg: config_lib.ModelConfig, **kwargs):
+    return cls(num_classes, cfg.hidden_dim, cfg.pooling, cfg.erasing_threshold, **kwargs)
+
+  def call(self, features, training=False):
+    """features [B, T, D] -> dict of heatmap_logits and heatmaps [B, T, C+1], foreground
+    ReLU(F) [B, T, hidden]."""
+    f = self.backbone(features)
+    logits = self.head(self.opposite_relu(f))
+    return {"heatmap_logits": logits, "heatmaps": ops.softmax(logits, axis=-1),
+            "foreground": ops.relu(f)}
+
+  def classify(self, outputs, mask, labels=None):
+    """Video logits [B, C] of the classifier (eq. 2-3). With `labels`, the segments SSG is
+    sure of (H > theta_a) are erased for the labelled classes first (Alg. 1 lines 14-16);
+    without, nothing is erased (inference)."""
+    foreground = outputs["foreground"]
+    class_logits = self.head.foreground_logits(foreground)
+    energy = ops.sum(foreground, axis=-1)
+    if labels is None:
+      keep = ops.ones_like(class_logits)
+    else:
+      keep = sap.erasing_keep_mask(outputs["heatmaps"], labels, self.erasing_threshold)
+    return self.pool(class_logits, energy, keep, mask)
+
+  def get_config(self):
+    return {**super().get_config(), "num_classes": self.num_classes,
+            "hidden_dim": self.hidden_dim, "pooling": self.pooling,
+            "erasing_threshold": self.erasing_threshold}
+
+
+def stream_maps(net, features, mask):
+  """One stream's heatmap [B, T, C+1] (probabilities, ch. 0 = bg) and video scores [B, C]
+  (class probabilities) for an ASSGNet or a CASNet; padding rows of the heatmap are 0."""
+  if isinstance(net, cas_lib.CASNet):
+    outputs = net(features, mask, training=False)
+    heatmaps = cas_lib.heatmap(outputs, mask)
+    video_logits = outputs["video_logits"]
+  else:
+    outputs = net(features, training=False)
+    heatmaps = outputs["heatmaps"] * ops.expand_dims(mask, -1)
+    video_logits = net.classify(outputs, mask)
+  return heatmaps, ops.softmax(video_logits, axis=-1)
+
+
+def stream_slices(rgb_dim: int, total_dim: int):
+  """Channel ranges of the two streams in the concatenated [rgb, flow] features."""
+  return {"rgb": (0, rgb_dim), "flow": (rgb_dim, total_dim)}
+
+
+def two_stream_maps(nets: dict, features, mask, rgb_dim: int, rgb_weight: float):
+  """Fuses the streams present in `nets` ({"rgb": net, "flow": net}) with lambda (eq. 6).
+
+  With one stream only, that stream is used alone. Returns (heatmaps [B, T, C+1], video_scores
+  [B, C]).
+  """
+  slices = stream_slices(rgb_dim, features.shape[-1] or tf.shape(features)[-1])
+  weights = {"rgb": rgb_weight, "flow": 1.0 - rgb_weight}
+  if len(nets) == 1:
+    weights = {k: 1.0 for k in nets}
+  heatmaps, scores = 0.0, 0.0
+  for stream, net in sorted(nets.items()):  # at most two streams: not a hot loop
+    lo, hi = slices[stream]
+    h, s = stream_maps(net, features[..., lo:hi], mask)
+    heatmaps = heatmaps + weights[stream] * h
+    scores = scores + weights[stream] * s
+  return heatmaps, scores
+
+
+def build_net(kind: str, num_classes: int, feature_dim: int,
+              cfg: config_lib.Config, name: Optional[str] = None):
+  """Creates and builds the network of a variant: "cas" -> CASNet, "ssg"/"assg" -> ASSGNet."""
+  if kind == "cas":
+    net = cas_lib.CASNet.from_config_objects(num_classes, cfg.cas, name=name)
+    net(tf.zeros([1, 2, feature_dim]), tf.ones([1, 2]))
+  else:
+    net = ASSGNet.from_config_objects(num_classes, cfg.model, name=name)
+    net(tf.zeros([1, 2, feature_dim]))
+  return net
+
+
+def variants_to_train(variants: Sequence[str]):
+  """The ASSG-family variants among `variants` (the CAS network is always trained: it seeds)."""
+  return [v for v in ("ssg", "assg") if v in variants]

@@ -1,0 +1,239 @@
+"""Training loops: the CAS seed network, then ASSG (paper 3.4, Algorithm 1).
+
+Each stage (the CAS network of a stream, the SSG or ASSG network of a stream) is one custom
+GradientTape loop under the tf.distribute strategy created by `distribute.create_strategy`:
+
+* CAS (paper 3.2.1): classification loss (eq. 5) on the attention-pooled T-CAS plus STPN's
+  attention sparsity.
+* ASSG, every step (Algorithm 1): forward; grow the initial seeds under the current heatmap
+  (lines 4-12, `growing.grow`, no gradient); update with L_seed (eq. 4, line 13); forward again;
+  erase where the updated heatmap is above theta_a (lines 14-15); update with L_class on the
+  SAP of the erased map (eq. 2-3, 5; lines 16-17). The SSG ablation (Table 2) skips the second
+  update. The two updates use two Adam optimizers (learning rate 1e-4, paper 4.2), so the
+  moment estimates of one objective are not mixed with the other's.
+
+Losses are per-replica shares of the global-batch mean (`losses.replica_mean`), so the summed
+gradient over replicas is the gradient of the global mean. Optimizers are built inside the
+strategy scope before the first traced step. Each stage checkpoints every
+`TrainConfig.checkpoint_every` steps with a tf.train.CheckpointManager (model, optimizers, step)
+and resumes from the latest checkpoint: an interrupted run loses only the steps since then. On
+resume the data order is reshuffled from `seed + step` (the input iterator is not saved).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from assg_tf import config as config_lib
+from assg_tf import growing
+from assg_tf import losses
+
+
+class CorruptCheckpointError(RuntimeError):
+  """A checkpoint that exists but cannot be restored."""
+
+
+def _restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoint) -> int:
+  path = manager.latest_checkpoint
+  if path is None:
+    return 0
+  try:
+    checkpoint.restore(path).assert_existing_objects_matched()
+  except (tf.errors.OpError, AssertionError, ValueError) as e:
+    raise CorruptCheckpointError(
+        f"checkpoint {path} cannot be restored ({type(e).__name__}: {e}); delete the folder "
+        f"{os.path.dirname(path)} to train this stage from scratch") from e
+  return int(checkpoint.step.numpy())
+
+
+def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_size: int,
+                     feature_slice):
+  """The CAS network's update on one replica's share of a batch."""
+
+  def step(batch):
+    lo, hi = feature_slice
+    x, mask, labels = batch["features"][..., lo:hi], batch["mask"], batch["labels"]
+    with tf.GradientTape() as tape:
+      out = net(x, mask, training=True)
+      per_video = (losses.classification_loss(out["video_logits"], labels)
+                   + cfg.sparsity_weight * losses.attention_sparsity(out["attention"], mask))
+      loss = losses.replica_mean(per_video, global_batch_size)
+    grads = tape.gradient(loss, net.trainable_variables)
+    optimizer.apply_gradients(zip(grads, net.trainable_variables))
+    return {"loss": loss}
+
+  return step
+
+
+def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.ModelConfig,
+                      global_batch_size: int, feature_slice, with_classifier: bool):
+  """One iteration of Algorithm 1 on one replica's share of a batch."""
+  theta_fg = tf.constant(cfg.growing_threshold_fg, tf.float32)
+  theta_bg = tf.constant(cfg.growing_threshold_bg, tf.float32)
+
+  def share(values, weights):
+    # This replica's share of the global-batch mean of a per-video ratio (for logging).
+    per_video = tf.reduce_sum(values, axis=[1, 2]) / tf.maximum(weights, 1.0)
+    return losses.replica_mean(per_video, global_batch_size)
+
+  def step(batch):
+    lo, hi = feature_slice
+    x, mask, labels, seeds = (batch["features"][..., lo:hi], batch["mask"], batch["labels"],
+                              batch["seeds"])
+    length = tf.reduce_sum(mask, axis=1)
+    with tf.GradientTape() as tape:
+      out = net(x, training=True)
+      grown = growing.grow(out["heatmaps"], seeds, mask, labels, theta_fg, theta_bg)
+      seed_loss = losses.replica_mean(
+          losses.seeding_loss(out["heatmap_logits"], grown), global_batch_size)
+    variables = net.trainable_variables
+    seed_optimizer.apply_gradients(zip(tape.gradient(seed_loss, variables), variables))
+    metrics = {
+        "seed_loss": seed_loss,
+        "seed_coverage": share(tf.minimum(seeds, 1.0) * mask[:, :, None], length),
+        "grown_foreground": share(grown[:, :, 1:], length),
+        "grown_background": share(grown[:, :, :1], length),
+    }
+    if with_classifier:
+      with tf.GradientTape() as tape:
+        out = net(x, training=True)
+        video_logits = net.classify(out, mask, labels)
+        class_loss = losses.replica_mean(
+            losses.classification_loss(video_logits, labels), global_batch_size)
+      class_optimizer.apply_gradients(zip(tape.gradient(class_loss, variables), variables))
+      erased = tf.cast(out["heatmaps"][:, :, 1:] > cfg.erasing_threshold, tf.float32)
+      metrics["class_loss"] = class_loss
+      metrics["erased"] = share(erased * labels[:, None, :] * mask[:, :, None],
+                                length * tf.reduce_sum(labels, axis=1))
+    return metrics
+
+  return step
+
+
+def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizers.Optimizer],
+              replica_step: Callable, make_dataset: Callable[[int], tf.data.Dataset],
+              steps: int, train_cfg: config_lib.TrainConfig, strategy: tf.distribute.Strategy,
+              workdir: str, validate: Optional[Callable[[], float]] = None) -> int:
+  """Runs (or resumes) one training stage to `steps` steps; returns the step reached.
+
+  `net` and `optimizers` must have been created under `strategy.scope()`; `make_dataset(seed)`
+  gives the global-batch training dataset; `validate()` returns a validation score (mAP on
+  held-out training videos) logged to TensorBoard.
+  """
+  ckpt_dir = os.path.join(workdir, "checkpoints", name)
+  with strategy.scope():
+    for opt in optimizers.values():
+      opt.build(net.trainable_variables)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(step=step_var, model=net, **optimizers)
+  manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
+                                       max_to_keep=train_cfg.keep_checkpoints)
+  start = _restore(manager, checkpoint)
+  if start >= steps:
+    logging.info("%s: already trained to step %d", name, start)
+    return start
+  if start:
+    logging.info("%s: resuming from step %d (%s)", name, start, manager.latest_checkpoint)
+
+  dataset = strategy.experimental_distribute_dataset(make_dataset(start))
+  iterator = iter(dataset)
+
+  @tf.function(input_signature=[iterator.element_spec])
+  def train_step(batch):
+    per_replica = strategy.run(replica_step, args=(batch,))
+    return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()}
+
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", name))
+  t0, step = time.time(), start
+  with writer.as_default():
+    while step < steps:
+      metrics = train_step(next(iterator))
+      step += 1
+      step_var.assign(step)
+      if step % train_cfg.log_every == 0 or step == steps:
+        values = {k: float(v) for k, v in metrics.items()}
+        for k, v in values.items():
+          tf.summary.scalar(k, v, step=step)
+        rate = (step - start) / max(time.time() - t0, 1e-9)
+        eta = (steps - step) / max(rate, 1e-9)
+        logging.info("%s step %d/%d  %s  (%.1f steps/s, %.0f s left)", name, step, steps,
+                     "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())), rate, eta)
+      if validate is not None and (step % train_cfg.validate_every == 0 or step == steps):
+        score = validate()
+        tf.summary.scalar("validation_mAP", score, step=step)
+        logging.info("%s step %d  validation mAP %.4f", name, step, score)
+      if step % train_cfg.checkpoint_every == 0 or step == steps:
+        manager.save(checkpoint_number=step)
+  return step
+
+
+# The stages, wired to the data. `train.py` calls these in order.
+
+
+def _slice(info, stream):
+  from assg_tf import model as model_lib
+  return model_lib.stream_slices(info.rgb_dim, info.rgb_dim + info.flow_dim)[stream]
+
+
+def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
+              stream: str, validate_fn: Optional[Callable] = None):
+  """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
+  from assg_tf import input_pipeline, model as model_lib
+  lo, hi = _slice(info, stream)
+  with strategy.scope():
+    net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
+    optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
+  step = cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size, (lo, hi))
+  make = lambda start: input_pipeline.train_dataset(
+      train_examples, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed + start,
+      shuffle_buffer=cfg.data.shuffle_buffer)
+  validate = (lambda: validate_fn({stream: net})) if validate_fn else None
+  run_stage(f"cas_{stream}", net, {"optimizer": optimizer}, step, make, cfg.cas.steps,
+            cfg.train, strategy, cfg.model_dir, validate)
+  return net
+
+
+def compute_seeds(cas_net, train_examples: tf.data.Dataset, cfg: config_lib.Config, info,
+                  stream: str) -> Dict[str, "np.ndarray"]:
+  """Initial seeds of every training video at full length: {video_id: [K, 2] coordinates}."""
+  from assg_tf import input_pipeline, seeds as seeds_lib
+  lo, hi = _slice(info, stream)
+  seeds = {}
+  for batch in input_pipeline.eval_dataset(train_examples, cfg.data.batch_size):
+    x, mask = batch["features"][..., lo:hi], batch["mask"]
+    dense = seeds_lib.initial_seeds(x, cas_net(x, mask, training=False), mask,
+                                    batch["labels"], cfg.cas).numpy()
+    for video, length, video_seeds in zip(batch["video_id"].numpy(),
+                                          batch["num_segments"].numpy(), dense):
+      seeds[video.decode()] = seeds_lib.to_coordinates(video_seeds[:length])
+  return seeds
+
+
+def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
+               seeds: Dict[str, "np.ndarray"], stream: str, variant: str,
+               validate_fn: Optional[Callable] = None):
+  """Trains (or resumes) the SSG or ASSG network of one stream from its seeds (Algorithm 1)."""
+  from assg_tf import input_pipeline, model as model_lib, seeds as seeds_lib
+  lo, hi = _slice(info, stream)
+  num_classes = len(info.class_names)
+  with strategy.scope():
+    net = model_lib.build_net(variant, num_classes, hi - lo, cfg, name=f"{variant}_{stream}")
+    seed_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
+    class_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
+  step = assg_replica_step(net, seed_optimizer, class_optimizer, cfg.model, cfg.data.batch_size,
+                           (lo, hi), with_classifier=(variant == "assg"))
+  with_seeds = seeds_lib.attach_seeds(train_examples, seeds, num_classes + 1)
+  make = lambda start: input_pipeline.train_dataset(
+      with_seeds, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed + start,
+      extra_sequence_keys=("seeds",), shuffle_buffer=cfg.data.shuffle_buffer)
+  validate = (lambda: validate_fn({stream: net})) if validate_fn else None
+  optimizers = {"seed_optimizer": seed_optimizer, "class_optimizer": class_optimizer}
+  run_stage(f"{variant}_{stream}", net, optimizers, step, make, cfg.train.steps, cfg.train,
+            strategy, cfg.model_dir, validate)
+  return net
