@@ -1,0 +1,275 @@
+"""tf.data input pipeline: splits, uniform segment sampling, padding masks (paper 4.2, SPEC 2).
+
+Training follows the common procedure the paper cites in 4.2 (STPN, W-TALC; BaS-Net's code):
+every training video is represented by N = `DataConfig.num_segments` (400) snippets sampled
+uniformly. `[0, T)` is cut into N bins, bin i = [floor(i T / N), floor((i + 1) T / N)), and
+one snippet is taken per bin: at a random offset within the bin during training (a different
+one every epoch: temporal jitter, as STPN / BaS-Net do), at the bin start otherwise. A video
+shorter than N keeps all its T snippets, followed by N - T zero rows with mask 0 (rather than
+repeating snippets, which would change how long the actions look). `indices` tells which
+original snippet each row is, so seeds and grown regions can be mapped back to the video.
+
+Evaluation uses every snippet of a video; a batch is padded to its longest video, `mask` marks
+the real rows. Batches are exactly those of docs/DESIGN.md ("Batches").
+
+Datasets come from the tfds builder `wtal` (`assg_tf/datasets/wtal`), whose examples are the
+"A dataset example" of docs/DESIGN.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from assg_tf import config as config_lib
+
+AMBIGUOUS = "Ambiguous"
+_EVAL_KEYS = ("segments", "segment_labels", "ambiguous")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What the model needs to know about a loaded split."""
+  class_names: Tuple[str, ...]
+  rgb_dim: int
+  flow_dim: int
+  num_examples: Optional[int]  # None when the builder does not know it
+
+
+def sample_indices(num_frames, num_segments: int, random: bool,
+                   seed=None) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Uniform sampling of `num_segments` (N) of `num_frames` (T) snippets, as TF ops.
+
+  Args:
+    num_frames: scalar int tensor T >= 1 (the video length).
+    num_segments: N, a positive Python int (the static output length).
+    random: offsets uniformly at random within each bin (training) instead of the bin start.
+    seed: shape [2] int tensor, the seed of `tf.random.stateless_uniform` (deterministic
+      offsets); None draws from the global generator.
+
+  Returns:
+    indices: int32 [N], the snippet of each row; 0 on padding rows.
+    mask: float32 [N], 1 for real rows, 0 for the padding rows of a video shorter than N.
+  """
+  if not isinstance(num_segments, (int, np.integer)) or num_segments <= 0:
+    raise ValueError(f"num_segments={num_segments!r}: expected a positive int")
+  num_frames = tf.cast(num_frames, tf.int64)
+  tf.debugging.assert_positive(num_frames, message="sample_indices: num_frames must be >= 1")
+  n = tf.constant(num_segments, tf.int64)
+  i = tf.range(n)
+  bin_start = i * num_frames // n
+  if random:
+    width = (i + 1) * num_frames // n - bin_start  # >= 1 when T >= N
+    if seed is None:
+      u = tf.random.uniform([num_segments], dtype=tf.float32)
+    else:
+      u = tf.random.stateless_uniform([num_segments], seed=seed, dtype=tf.float32)
+    offset = tf.minimum(tf.cast(u * tf.cast(width, tf.float32), tf.int64), width - 1)
+    binned = bin_start + offset
+  else:
+    binned = bin_start
+  short = num_frames < n
+  real = i < num_frames
+  indices = tf.where(short, tf.where(real, i, tf.zeros_like(i)), binned)
+  mask = tf.where(short, tf.cast(real, tf.float32), tf.ones([num_segments], tf.float32))
+  return tf.cast(indices, tf.int32), mask
+
+
+def _class_names(features) -> Tuple[str, ...]:
+  """Class names of the builder's `segment_labels` Sequence(ClassLabel)."""
+  feature = features["segment_labels"]
+  feature = getattr(feature, "feature", feature)
+  return tuple(feature.names)
+
+
+def load_split(data_cfg: config_lib.DataConfig, split: str
+               ) -> Tuple[tf.data.Dataset, DatasetInfo]:
+  """Loads split `split` of tfds `wtal/<data_cfg.dataset>`, preparing it first if needed.
+
+  The examples come in the builder's file order (`shuffle_files=False`); training shuffles them
+  in `train_dataset`. `split` may use tfds slicing ("train[:90%]").
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from assg_tf.datasets.wtal import wtal_dataset_builder  # pylint: disable=g-import-not-at-top,unused-import
+
+  builder = tfds.builder(f"wtal/{data_cfg.dataset}", data_dir=data_cfg.data_dir)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=data_cfg.manual_dir))
+  dataset = builder.as_dataset(split=split, shuffle_files=False)
+  features = builder.info.features
+  try:
+    num_examples = int(builder.info.splits[split].num_examples)
+  except (KeyError, ValueError, AttributeError):
+    num_examples = None
+  info = DatasetInfo(class_names=_class_names(features),
+                     rgb_dim=int(features["rgb"].shape[-1]),
+                     flow_dim=int(features["flow"].shape[-1]),
+                     num_examples=num_examples)
+  return dataset, info
+
+
+def _features(example: Dict[str, tf.Tensor]) -> tf.Tensor:
+  """[T, D_rgb + D_flow], rgb channels first."""
+  return tf.concat([tf.cast(example["rgb"], tf.float32),
+                    tf.cast(example["flow"], tf.float32)], axis=-1)
+
+
+def _zero_padding(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+  """Zeroes the rows of `values` [N, ...] where mask [N] is 0."""
+  keep = tf.reshape(mask > 0, tf.concat([tf.shape(mask), tf.ones([tf.rank(values) - 1],
+                                                                  tf.int32)], 0))
+  return tf.where(keep, values, tf.zeros_like(values))
+
+
+def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int, seed: int,
+                  extra_sequence_keys: Sequence[str] = (), shuffle_buffer: int = 1024,
+                  repeat: bool = True) -> tf.data.Dataset:
+  """Training batches (docs/DESIGN.md "Batches"): N sampled snippets per video.
+
+  Shuffles videos (buffer `shuffle_buffer`, reshuffled every epoch), samples N snippets with
+  random offsets within bins, and batches with `drop_remainder=True` so every batch has the
+  static shape [batch_size, N, D] a tf.distribute strategy splits evenly across replicas.
+  Deterministic given `seed`: the shuffle and the per-video offsets (stateless, from a
+  `tf.data.Dataset.random(seed)` stream zipped after `repeat`, so each epoch gets new ones).
+
+  Args:
+    examples: dataset of examples ("A dataset example" of docs/DESIGN.md).
+    num_segments: N.
+    batch_size: global batch size B.
+    seed: seed of the shuffle and the sampling offsets.
+    extra_sequence_keys: further per-time keys ([T, ...]) of the examples to gather with the
+      same indices (padding rows zero), e.g. per-video seeds.
+    shuffle_buffer: videos in the shuffle buffer.
+    repeat: repeat forever (training); False gives one epoch.
+
+  Returns:
+    Batches {features [B, N, D_rgb + D_flow] float32, mask [B, N] float32, labels [B, C]
+    float32, indices [B, N] int32, video_id [B] string, and each extra key [B, N, ...]}.
+  """
+  if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+    raise ValueError(f"batch_size={batch_size!r}: expected a positive int")
+  missing = [k for k in extra_sequence_keys if k not in examples.element_spec]
+  if missing:
+    raise ValueError(f"extra_sequence_keys {missing} are not keys of the examples; they have "
+                     f"{sorted(examples.element_spec)}")
+  extra = tuple(extra_sequence_keys)
+
+  def sample(example, random_value):
+    seed_pair = tf.stack([random_value, tf.constant(seed, tf.int64)])
+    num_frames = tf.shape(example["rgb"], out_type=tf.int64)[0]
+    indices, mask = sample_indices(num_frames, num_segments, random=True, seed=seed_pair)
+    batch = {
+        "features": _zero_padding(tf.gather(_features(example), indices), mask),
+        "mask": mask,
+        "labels": tf.cast(example["labels"], tf.float32),
+        "indices": indices,
+        "video_id": example["video_id"],
+    }
+    for key in extra:
+      batch[key] = _zero_padding(tf.gather(example[key], indices), mask)
+    return batch
+
+  dataset = examples.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed)))
+  dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  dataset = dataset.batch(batch_size, drop_remainder=True)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(examples: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+  """Evaluation batches: every snippet, padded to the longest video of the batch.
+
+  Returns batches {features [B, T_max, D] float32, mask [B, T_max] float32, labels [B, C],
+  video_id [B], num_segments [B] int32, seconds_per_segment [B] float32, duration [B] float32,
+  segments [B, K_max, 2] float32, segment_labels [B, K_max] int64 (-1 on padding), num_gt [B]
+  int32, ambiguous [B, A_max, 2] float32, num_ambiguous [B] int32}. The last batch may be
+  smaller (no drop_remainder): every video is evaluated once.
+  """
+  if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+    raise ValueError(f"batch_size={batch_size!r}: expected a positive int")
+
+  def prepare(example):
+    num_frames = tf.shape(example["rgb"])[0]
+    segments = tf.reshape(tf.cast(example["segments"], tf.float32), [-1, 2])
+    ambiguous = tf.reshape(tf.cast(example["ambiguous"], tf.float32), [-1, 2])
+    return {
+        "features": _features(example),
+        "mask": tf.ones([num_frames], tf.float32),
+        "labels": tf.cast(example["labels"], tf.float32),
+        "video_id": example["video_id"],
+        "num_segments": tf.cast(num_frames, tf.int32),
+        "seconds_per_segment": tf.cast(example["seconds_per_segment"], tf.float32),
+        "duration": tf.cast(example["duration"], tf.float32),
+        "segments": segments,
+        "segment_labels": tf.cast(example["segment_labels"], tf.int64),
+        "num_gt": tf.shape(segments)[0],
+        "ambiguous": ambiguous,
+        "num_ambiguous": tf.shape(ambiguous)[0],
+    }
+
+  dataset = examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  padding = {key: tf.constant(0, spec.dtype) if spec.dtype != tf.string
+             else tf.constant("", tf.string)
+             for key, spec in dataset.element_spec.items()}
+  padding["segment_labels"] = tf.constant(-1, tf.int64)
+  dataset = dataset.padded_batch(batch_size, padding_values=padding, drop_remainder=False)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _text(value) -> str:
+  value = value.numpy() if hasattr(value, "numpy") else value
+  if isinstance(value, np.ndarray):
+    value = value.item()
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _seconds(value) -> float:
+  """The shortest decimal that round-trips the float32 value: 1.1 stays 1.1."""
+  return float(str(np.float32(value)))
+
+
+def ground_truth_database(examples_or_iterable: Iterable[Dict[str, Any]],
+                          class_names: Sequence[str], subset: str) -> Dict[str, Any]:
+  """The ActivityNet-format ground truth `database` of dataset examples, for the evaluator.
+
+  Args:
+    examples_or_iterable: a tf.data.Dataset of examples, or an iterable of example dicts with
+      numpy / TF / Python values (keys video_id, duration, segments, segment_labels, ambiguous).
+    class_names: names of the label ids.
+    subset: the subset written into every entry (e.g. "test").
+
+  Returns:
+    {video_id: {"subset", "duration", "annotations": [{"label", "segment": [start, end]}]}};
+    THUMOS'14 Ambiguous segments get the label "Ambiguous".
+  """
+  if isinstance(examples_or_iterable, tf.data.Dataset):
+    examples_or_iterable = examples_or_iterable.as_numpy_iterator()
+  names = list(class_names)
+  database: Dict[str, Any] = {}
+  for example in examples_or_iterable:
+    video_id = _text(example["video_id"])
+    segments = np.reshape(np.asarray(example["segments"], np.float32), (-1, 2))
+    labels = np.reshape(np.asarray(example["segment_labels"], np.int64), (-1,))
+    ambiguous = np.reshape(np.asarray(example.get("ambiguous", np.zeros((0, 2))),
+                                      np.float32), (-1, 2))
+    if len(segments) != len(labels):
+      raise ValueError(f"video {video_id}: {len(segments)} segments but {len(labels)} "
+                       "segment_labels")
+    bad = labels[(labels < 0) | (labels >= len(names))]
+    if bad.size:
+      raise ValueError(f"video {video_id}: segment label {int(bad[0])} is not a class id in "
+                       f"[0, {len(names)})")
+    if video_id in database:
+      raise ValueError(f"video {video_id} appears twice")
+    annotations: List[Dict[str, Any]] = [
+        {"label": names[c], "segment": [_seconds(s), _seconds(e)]}
+        for (s, e), c in zip(segments.tolist(), labels.tolist())]
+    annotations += [{"label": AMBIGUOUS, "segment": [_seconds(s), _seconds(e)]}
+                    for s, e in ambiguous.tolist()]
+    database[video_id] = {"subset": subset, "duration": _seconds(example["duration"]),
+                          "annotations": annotations}
+  return database
