@@ -18,7 +18,7 @@ Datasets come from the tfds builder `wtal` (`assg_tf/datasets/wtal`), whose exam
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -108,6 +108,36 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
                      flow_dim=int(features["flow"].shape[-1]),
                      num_examples=num_examples)
   return dataset, info
+
+
+def example_signature(num_classes: int, rgb_dim: int, flow_dim: int
+                      ) -> Dict[str, tf.TensorSpec]:
+  """The TensorSpecs of one dataset example ("A dataset example" of docs/DESIGN.md)."""
+  return {
+      "video_id": tf.TensorSpec([], tf.string),
+      "rgb": tf.TensorSpec([None, rgb_dim], tf.float32),
+      "flow": tf.TensorSpec([None, flow_dim], tf.float32),
+      "num_segments": tf.TensorSpec([], tf.int32),
+      "seconds_per_segment": tf.TensorSpec([], tf.float32),
+      "duration": tf.TensorSpec([], tf.float32),
+      "labels": tf.TensorSpec([num_classes], tf.float32),
+      "segments": tf.TensorSpec([None, 2], tf.float32),
+      "segment_labels": tf.TensorSpec([None], tf.int64),
+      "ambiguous": tf.TensorSpec([None, 2], tf.float32),
+  }
+
+
+def from_examples(examples: Callable[[], Iterable[Dict[str, Any]]], num_classes: int,
+                  rgb_dim: int, flow_dim: int) -> tf.data.Dataset:
+  """A dataset of in-memory examples (numpy values), without tfds.
+
+  `examples` is called for every iteration (e.g. `lambda: synthetic.generate_split(spec,
+  "train")`, or `lambda: my_list`), so the dataset can be iterated more than once.
+  """
+  signature = example_signature(num_classes, rgb_dim, flow_dim)
+  return tf.data.Dataset.from_generator(
+      lambda: ({k: example[k] for k in signature} for example in examples()),
+      output_signature=signature)
 
 
 def _features(example: Dict[str, tf.Tensor]) -> tf.Tensor:

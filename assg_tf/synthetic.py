@@ -88,7 +88,7 @@ class SyntheticSpec:
   flow_class_strength: float = 5.0
   # Scene vector norm, in noise norms, per stream.
   rgb_scene_strength: float = 5.0
-  flow_scene_strength: float = 3.5
+  flow_scene_strength: float = 4.0
   core_fraction: Tuple[float, float] = (0.15, 0.3)  # of the instance length, uniform
   weak_ratio: Tuple[float, float] = (0.3, 0.5)  # non-core level / core level, uniform
   weak_instance_prob: float = 0.15
@@ -321,9 +321,12 @@ def video_layouts(spec, split: str) -> List[VideoLayout]:
 # Features.
 
 
-def _prototypes(spec: SyntheticSpec, stream: int) -> np.ndarray:
-  """Orthonormal class prototypes [C, D] of one stream."""
-  rng = _rng(spec.seed, 0xC1A55, stream)
+def class_prototypes(spec, stream: str) -> np.ndarray:
+  """The orthonormal class prototypes [C, D] (float64) of stream "rgb" or "flow"."""
+  spec = _spec(spec)
+  if stream not in STREAMS:
+    raise ValueError(f"stream={stream!r}: expected one of {STREAMS}")
+  rng = _rng(spec.seed, 0xC1A55, STREAMS.index(stream))
   q, _ = np.linalg.qr(rng.standard_normal((spec.feature_dim, spec.num_classes)))
   return q.T.astype(np.float64)
 
@@ -370,10 +373,10 @@ def generate_video(spec, layout: VideoLayout) -> Tuple[Dict[str, Any], VideoStru
   shot_of = np.searchsorted(shot_starts, t, side="right")  # [T] in 0..S-1
 
   streams = {}
-  for s, name in enumerate(STREAMS):
+  for name in STREAMS:
     class_strength = getattr(spec, f"{name}_class_strength")
     scene_strength = getattr(spec, f"{name}_scene_strength")
-    protos = _prototypes(spec, s)
+    protos = class_prototypes(spec, name)
     scenes = rng.standard_normal((len(shot_starts) + 1, dim))
     scenes -= (scenes @ protos.T) @ protos  # orthogonal to every class prototype
     scenes *= scene_strength * np.sqrt(dim) / np.linalg.norm(scenes, axis=1, keepdims=True)
