@@ -43,6 +43,13 @@ class CASNet(keras.Model):
   def from_config_objects(cls, num_classes: int, cfg: config_lib.CASConfig, **kwargs):
     return cls(num_classes, cfg.hidden_dim, cfg.attention_dim, cfg.dropout, **kwargs)
 
+  def build(self, features_shape, mask_shape=None):
+    self.embed.build(features_shape)
+    hidden_shape = tuple(features_shape[:-1]) + (self.hidden_dim,)
+    self.attention_hidden.build(hidden_shape)
+    self.attention_out.build(tuple(features_shape[:-1]) + (self.attention_dim,))
+    self.classifier.build(hidden_shape)
+
   def call(self, features, mask=None, training=False):
     """features [B, T, D], mask [B, T] -> dict of attention [B, T], tcas [B, T, C] logits,
     video_logits [B, C]."""

@@ -46,6 +46,12 @@ class ASSGNet(keras.Model):
   def from_config_objects(cls, num_classes: int, cfg: config_lib.ModelConfig, **kwargs):
     return cls(num_classes, cfg.hidden_dim, cfg.pooling, cfg.erasing_threshold, **kwargs)
 
+  def build(self, input_shape):
+    self.backbone.build(input_shape)
+    hidden_shape = tuple(input_shape[:-1]) + (self.hidden_dim,)
+    self.head.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
+    self.pool.build(hidden_shape)
+
   def call(self, features, training=False):
     """features [B, T, D] -> dict of heatmap_logits and heatmaps [B, T, C+1], foreground
     ReLU(F) [B, T, hidden]."""

@@ -153,11 +153,13 @@ def attach_seeds(examples: tf.data.Dataset, seeds: Dict[str, np.ndarray],
   def add(example):
     row = table.lookup(example["video_id"])
     length = tf.shape(example["rgb"], out_type=tf.int64)[0]
-    tf.debugging.Assert(row >= 0, ["no seeds for video", example["video_id"]])
-    points = coords[tf.maximum(row, 0)]
-    tf.debugging.Assert(tf.reduce_all(points[:, 0] < length),
-                        ["seeds past the last segment of video", example["video_id"]])
-    dense = tf.scatter_nd(points, tf.ones([tf.shape(points)[0]]), [length, num_channels])
+    found = tf.debugging.Assert(row >= 0, ["no seeds for video", example["video_id"]])
+    with tf.control_dependencies([found]):
+      points = coords[tf.maximum(row, 0)]
+    inside = tf.debugging.Assert(tf.reduce_all(points[:, 0] < length),
+                                 ["seeds past the last segment of video", example["video_id"]])
+    with tf.control_dependencies([inside]):
+      dense = tf.scatter_nd(points, tf.ones([tf.shape(points)[0]]), [length, num_channels])
     return {**example, "seeds": tf.minimum(dense, 1.0)}
 
   return examples.map(add, num_parallel_calls=tf.data.AUTOTUNE)
