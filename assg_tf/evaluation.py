@@ -32,7 +32,7 @@ Choices where the description is silent (the official evaluator's behaviour is n
   `class_names` when given; a given class without ground truth gets AP NaN and is left out
   of the mean, as the official evaluator never sees it).
 * Matching runs for all classes and thresholds at once, in rounds: every prediction proposes
-  its best still-available segment and wins it when no earlier unresolved prediction could still
+  its best still-available segment and wins it when no earlier open prediction could still
   take it. Each round settles at least the earliest open prediction, and the result is exactly
   the sequential greedy one (see `_greedy_match`).
 """
@@ -96,7 +96,8 @@ class Predictions:
 
   Attributes:
     video_ids: the videos of the file, in file order (including those with no detection).
-    label_names: the distinct labels of the file; `labels` index into them.
+    label_names: the distinct labels of the file, in order of first appearance; `labels`
+      index into them.
     video: int64 [N], index into `video_ids`.
     segments: float64 [N, 2], [start, end] in seconds.
     labels: int64 [N].
@@ -332,11 +333,11 @@ def load_predictions(path_or_dict: PathOrDict) -> Predictions:
     k = int(np.argmax(bad))
     raise ValueError(f"predictions file {source}: video {where[k]}: score {score_raw[k]!r} "
                      "is not finite")
-  label_names, labels = np.unique(np.asarray([str(x) for x in label_raw], dtype=object),
-                                  return_inverse=True)
-  return Predictions(video_ids=video_ids, label_names=tuple(label_names), video=video,
-                     segments=segments, labels=labels.astype(np.int64).reshape(-1),
-                     scores=scores, source=source)
+  label_index: Dict[str, int] = {}  # label -> index, in order of first appearance
+  labels = np.fromiter((label_index.setdefault(str(x), len(label_index)) for x in label_raw),
+                       np.int64, len(label_raw))
+  return Predictions(video_ids=video_ids, label_names=tuple(label_index), video=video,
+                     segments=segments, labels=labels, scores=scores, source=source)
 
 
 class _VideoNames:
@@ -560,43 +561,49 @@ def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarr
   """Greedy matching in rank order, for every threshold at once.
 
   Args:
-    pair_pred: int64 [P], rank of the prediction of each candidate pair (0 = matched first).
-    pair_gt: int64 [P], ground truth segment of the pair.
+    pair_pred: int64 [P], rank of the prediction of each candidate pair (0 = matched first),
+      non-decreasing.
+    pair_gt: int64 [P], ground truth segment of the pair (its index in file order).
     pair_iou: float64 [P], their tIoU.
     num_pred, num_gt: counts.
     thresholds: float64 [T].
 
-  Pairs must be sorted by rank, then by preference (tIoU descending, then the tie rule).
-
   Returns:
     bool [T, num_pred], true positives.
 
-  Sequentially, prediction p takes its most preferred candidate not taken by an earlier
-  prediction. Here every threshold is an independent copy (flat ids t * num + i) and the
-  greedy runs in rounds: each open prediction looks at its best available candidate g and
-  takes it if no earlier open prediction still has g available. Nothing earlier can then take
-  g, and everything p prefers to g is already gone, so p's result is the sequential one;
-  candidates only ever disappear, so a prediction left with none is a false positive. The
-  earliest open prediction always wins its round.
+  Sequentially, prediction p takes, among the candidates with tIoU >= threshold not taken by
+  an earlier prediction, the one of highest tIoU (on ties the one listed last). Here every
+  threshold is an independent copy (flat ids t * num + i) and the greedy runs in rounds: each
+  open prediction looks at its best available candidate g and takes it if no earlier open
+  prediction still has g available. Nothing earlier can then take g, and everything p prefers
+  to g is already gone, so p's result is the sequential one; candidates only ever disappear,
+  so a prediction left with none is a false positive. The earliest open prediction always
+  wins its round.
   """
   num_t = thresholds.shape[0]
   t, k = np.nonzero(pair_iou[None, :] >= thresholds[:, None])  # t-major: sorted by (t, rank)
   pred = t * num_pred + pair_pred[k]
   gt = t * num_gt + pair_gt[k]
+  iou = pair_iou[k]
   tp = np.zeros(num_t * num_pred, bool)
   taken = np.zeros(num_t * num_gt, bool)
-  earliest = np.full(num_t * num_gt, np.iinfo(np.int64).max)
+  none = np.iinfo(np.int64).max
+  earliest = np.full(num_t * num_gt, none)
   while pred.size:
     first = np.ones(pred.shape[0], bool)
     np.not_equal(pred[1:], pred[:-1], out=first[1:])
-    best_pred, best_gt = pred[first], gt[first]
-    earliest[gt] = np.iinfo(np.int64).max
+    starts = np.flatnonzero(first)
+    count = np.diff(np.append(starts, pred.shape[0]))
+    best_iou = np.maximum.reduceat(iou, starts)
+    best_gt = np.maximum.reduceat(np.where(iou == np.repeat(best_iou, count), gt, -1), starts)
+    best_pred = pred[starts]
+    earliest[gt] = none
     np.minimum.at(earliest, gt, pred)
     win = earliest[best_gt] == best_pred
     tp[best_pred[win]] = True
     taken[best_gt[win]] = True
     open_pair = ~(tp[pred] | taken[gt])
-    pred, gt = pred[open_pair], gt[open_pair]
+    pred, gt, iou = pred[open_pair], gt[open_pair], iou[open_pair]
   return tp.reshape(num_t, num_pred)
 
 
@@ -674,14 +681,14 @@ def evaluate_detection(ground_truth: GroundTruth, predictions: Predictions,
   pred_key = np.where(video >= 0, video * num_classes + classes, -1)
   pair_pred, pair_pos = _pairs_with_same_key(pred_key, gt_key[gt_order])
   pair_gt = gt_order[pair_pos]
-  gt_segments = ground_truth.segments
-  pair_iou = _iou(segments[pair_pred, 0], segments[pair_pred, 1], gt_segments[pair_gt, 0],
-                  gt_segments[pair_gt, 1])
+  pred_seg, gt_seg = segments[pair_pred], ground_truth.segments[pair_gt]
+  overlap = np.minimum(pred_seg[:, 1], gt_seg[:, 1]) > np.maximum(pred_seg[:, 0], gt_seg[:, 0])
+  pair_pred, pair_gt, pred_seg, gt_seg = (pair_pred[overlap], pair_gt[overlap],
+                                          pred_seg[overlap], gt_seg[overlap])
+  pair_iou = _iou(pred_seg[:, 0], pred_seg[:, 1], gt_seg[:, 0], gt_seg[:, 1])
   useful = pair_iou >= thr.min()
-  pair_pred, pair_gt, pair_iou = pair_pred[useful], pair_gt[useful], pair_iou[useful]
-  # Preference within a prediction: tIoU descending, then the segment listed last.
-  pref = np.lexsort((-pair_gt, -pair_iou, pair_pred))
-  tp = _greedy_match(pair_pred[pref], pair_gt[pref], pair_iou[pref], num_pred, num_gt, thr)
+  tp = _greedy_match(pair_pred[useful], pair_gt[useful], pair_iou[useful], num_pred, num_gt,
+                     thr)
 
   kept = np.ones_like(tp)
   if ignore_ambiguous and ground_truth.ambiguous_video.size and num_pred:
