@@ -1,0 +1,221 @@
+"""Tests of assg_tf.input_pipeline: uniform sampling, training and evaluation batches, and the
+ground-truth database."""
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from assg_tf import input_pipeline
+from assg_tf import synthetic
+
+TINY = synthetic.SPECS["synthetic"]
+D = TINY.feature_dim
+
+
+@pytest.fixture(scope="module")
+def train_examples():
+  return list(synthetic.generate_split(TINY, "train"))[:12]
+
+
+def _dataset(examples, extra=None):
+  """A dataset of the examples, optionally with per-time keys added by `extra(example)`."""
+  ds = input_pipeline.from_examples(lambda: examples, TINY.num_classes, D, D)
+  if extra is not None:
+    ds = ds.map(lambda ex: {**ex, **extra(ex)})
+  return ds
+
+
+def _sample(t, n, random=False, seed=None):
+  indices, mask = input_pipeline.sample_indices(
+      tf.constant(t), n, random, None if seed is None else tf.constant(seed, tf.int64))
+  return indices.numpy(), mask.numpy()
+
+
+def test_sample_indices_known_cases():
+  indices, mask = _sample(4, 4)
+  np.testing.assert_array_equal(indices, [0, 1, 2, 3])
+  np.testing.assert_array_equal(mask, [1, 1, 1, 1])
+  indices, mask = _sample(8, 4)  # T = 2N: bin starts
+  np.testing.assert_array_equal(indices, [0, 2, 4, 6])
+  indices, _ = _sample(10, 4)  # bins [0,2) [2,5) [5,7) [7,10)
+  np.testing.assert_array_equal(indices, [0, 2, 5, 7])
+  indices, mask = _sample(3, 5)  # T < N: all snippets, then padding
+  np.testing.assert_array_equal(indices, [0, 1, 2, 0, 0])
+  np.testing.assert_array_equal(mask, [1, 1, 1, 0, 0])
+  assert indices.dtype == np.int32 and mask.dtype == np.float32
+  indices, mask = _sample(3, 5, random=True, seed=[1, 2])  # randomness does not pad otherwise
+  np.testing.assert_array_equal(indices, [0, 1, 2, 0, 0])
+  np.testing.assert_array_equal(mask, [1, 1, 1, 0, 0])
+  indices, _ = _sample(6, 6, random=True, seed=[3, 4])  # bins of width 1
+  np.testing.assert_array_equal(indices, np.arange(6))
+
+
+def test_sample_indices_random_within_bins_and_seeded():
+  t, n = 1003, 10
+  starts = np.arange(n) * t // n
+  ends = (np.arange(n) + 1) * t // n
+  seen = []
+  for seed in range(20):
+    indices, mask = _sample(t, n, random=True, seed=[seed, 0])
+    assert np.all(indices >= starts) and np.all(indices < ends)
+    np.testing.assert_array_equal(mask, np.ones(n))
+    seen.append(indices)
+  seen = np.stack(seen)
+  assert len({tuple(s) for s in seen}) == 20  # different seeds, different offsets
+  assert seen.min(0).tolist() != seen.max(0).tolist()
+  again, _ = _sample(t, n, random=True, seed=[7, 0])
+  np.testing.assert_array_equal(again, seen[7])
+  # Offsets cover the bins: over 20 draws, both halves of every bin are hit.
+  middle = (starts + ends) // 2
+  assert np.all((seen < middle).any(0)) and np.all((seen >= middle).any(0))
+
+
+def test_sample_indices_bad_input():
+  with pytest.raises(ValueError, match="num_segments=0"):
+    input_pipeline.sample_indices(tf.constant(5), 0, False)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="num_frames must be >= 1"):
+    input_pipeline.sample_indices(tf.constant(0), 4, False)
+
+
+def test_train_batches_shapes_and_contents(train_examples):
+  n, b = 48, 4
+  by_id = {ex["video_id"]: ex for ex in train_examples}
+  ds = input_pipeline.train_dataset(
+      _dataset(train_examples, lambda ex: {"frame": tf.range(tf.shape(ex["rgb"])[0]) + 1}),
+      num_segments=n, batch_size=b, seed=3, extra_sequence_keys=("frame",), repeat=False)
+  spec = ds.element_spec
+  assert spec["features"].shape.as_list() == [b, n, 2 * D]
+  assert spec["mask"].shape.as_list() == [b, n] and spec["mask"].dtype == tf.float32
+  assert spec["labels"].shape.as_list() == [b, TINY.num_classes]
+  assert spec["indices"].shape.as_list() == [b, n] and spec["indices"].dtype == tf.int32
+  assert spec["video_id"].shape.as_list() == [b] and spec["video_id"].dtype == tf.string
+  batches = list(ds.as_numpy_iterator())
+  assert len(batches) == len(train_examples) // b
+  ids = [v.decode() for batch in batches for v in batch["video_id"]]
+  assert sorted(ids) == sorted(by_id)  # one epoch, every video once, shuffled
+  for batch in batches:
+    for row, video_id in enumerate(batch["video_id"]):
+      ex = by_id[video_id.decode()]
+      t, idx = ex["num_segments"], batch["indices"][row]
+      bins = np.arange(n + 1) * t // n
+      assert np.all(idx >= bins[:-1]) and np.all(idx < bins[1:])  # T >= 60 >= N
+      np.testing.assert_array_equal(batch["mask"][row], np.ones(n))
+      np.testing.assert_array_equal(batch["features"][row, :, :D], ex["rgb"][idx])
+      np.testing.assert_array_equal(batch["features"][row, :, D:], ex["flow"][idx])
+      np.testing.assert_array_equal(batch["labels"][row], ex["labels"])
+      np.testing.assert_array_equal(batch["frame"][row], idx + 1)
+
+
+def test_train_batches_pad_short_videos(train_examples):
+  n = 256  # longer than every tiny video (<= 200 snippets)
+  ds = input_pipeline.train_dataset(
+      _dataset(train_examples[:4], lambda ex: {"frame": tf.range(tf.shape(ex["rgb"])[0]) + 1}),
+      num_segments=n, batch_size=2, seed=0, extra_sequence_keys=("frame",), repeat=False)
+  by_id = {ex["video_id"]: ex for ex in train_examples}
+  for batch in ds.as_numpy_iterator():
+    for row, video_id in enumerate(batch["video_id"]):
+      ex = by_id[video_id.decode()]
+      t = ex["num_segments"]
+      np.testing.assert_array_equal(batch["mask"][row], np.arange(n) < t)
+      np.testing.assert_array_equal(batch["indices"][row, :t], np.arange(t))
+      np.testing.assert_array_equal(batch["indices"][row, t:], 0)
+      np.testing.assert_array_equal(batch["features"][row, :t, D:], ex["flow"])
+      np.testing.assert_array_equal(batch["features"][row, t:], 0)
+      np.testing.assert_array_equal(batch["frame"][row, t:], 0)
+
+
+def test_train_batches_deterministic_and_new_offsets_each_epoch(train_examples):
+  def first_batches(seed, count):
+    ds = input_pipeline.train_dataset(_dataset(train_examples), 32, 4, seed=seed)
+    return list(ds.take(count).as_numpy_iterator())
+
+  a, b, c = first_batches(5, 6), first_batches(5, 6), first_batches(6, 6)
+  for x, y in zip(a, b):
+    for key in x:
+      np.testing.assert_array_equal(x[key], y[key])
+  assert any(not np.array_equal(x["indices"], y["indices"]) or
+             not np.array_equal(x["video_id"], y["video_id"]) for x, y in zip(a, c))
+  # 6 batches of 4 = two epochs of 12 videos: each video is sampled twice, differently.
+  rows = {}
+  for batch in a:
+    for video_id, idx in zip(batch["video_id"], batch["indices"]):
+      rows.setdefault(video_id, []).append(idx)
+  assert all(len(r) == 2 for r in rows.values())
+  assert all(not np.array_equal(r[0], r[1]) for r in rows.values())
+
+
+def test_train_dataset_bad_input(train_examples):
+  with pytest.raises(ValueError, match=r"extra_sequence_keys \['seeds'\]"):
+    input_pipeline.train_dataset(_dataset(train_examples), 8, 2, seed=0,
+                                 extra_sequence_keys=("seeds",))
+  with pytest.raises(ValueError, match="batch_size=0"):
+    input_pipeline.train_dataset(_dataset(train_examples), 8, 0, seed=0)
+
+
+def test_eval_batches_full_length_padded(train_examples):
+  examples = train_examples[:5]
+  batches = list(input_pipeline.eval_dataset(_dataset(examples), batch_size=2)
+                 .as_numpy_iterator())
+  assert [len(b["video_id"]) for b in batches] == [2, 2, 1]  # no drop_remainder
+  i = 0
+  for batch in batches:
+    longest = max(examples[i + r]["num_segments"] for r in range(len(batch["video_id"])))
+    assert batch["features"].shape[1:] == (longest, 2 * D)
+    max_gt = max(len(examples[i + r]["segment_labels"]) for r in range(len(batch["video_id"])))
+    assert batch["segments"].shape[1:] == (max_gt, 2)
+    for row in range(len(batch["video_id"])):
+      ex = examples[i]
+      t, k = ex["num_segments"], len(ex["segment_labels"])
+      assert batch["video_id"][row].decode() == ex["video_id"]
+      assert batch["num_segments"][row] == t and batch["num_segments"].dtype == np.int32
+      np.testing.assert_array_equal(batch["mask"][row], np.arange(longest) < t)
+      np.testing.assert_array_equal(batch["features"][row, :t, :D], ex["rgb"])
+      np.testing.assert_array_equal(batch["features"][row, :t, D:], ex["flow"])
+      np.testing.assert_array_equal(batch["features"][row, t:], 0)
+      assert batch["seconds_per_segment"][row] == pytest.approx(0.64)
+      assert batch["duration"][row] == pytest.approx(ex["duration"])
+      np.testing.assert_array_equal(batch["labels"][row], ex["labels"])
+      assert batch["num_gt"][row] == k and batch["num_ambiguous"][row] == 0
+      np.testing.assert_array_equal(batch["segments"][row, :k], ex["segments"])
+      np.testing.assert_array_equal(batch["segment_labels"][row, :k], ex["segment_labels"])
+      np.testing.assert_array_equal(batch["segment_labels"][row, k:], -1)
+      i += 1
+
+
+def test_ground_truth_database():
+  example = {
+      "video_id": b"video_test_0000004", "duration": np.float32(33.83),
+      "segments": np.array([[0.2, 1.1], [11.4, 12.2], [1.0, 1.5]], np.float32),
+      "segment_labels": np.array([5, 5, 6], np.int64),
+      "ambiguous": np.array([[3.0, 4.5]], np.float32),
+  }
+  names = synthetic.class_names("synthetic_thumos")
+  database = input_pipeline.ground_truth_database([example], names, "test")
+  assert database == {
+      "video_test_0000004": {
+          "subset": "test", "duration": 33.83,
+          "annotations": [
+              {"label": "CricketBowling", "segment": [0.2, 1.1]},
+              {"label": "CricketBowling", "segment": [11.4, 12.2]},
+              {"label": "CricketShot", "segment": [1.0, 1.5]},
+              {"label": "Ambiguous", "segment": [3.0, 4.5]},
+          ]}}
+  with pytest.raises(ValueError, match="segment label 20 is not a class id"):
+    input_pipeline.ground_truth_database(
+        [dict(example, segment_labels=np.array([5, 5, 20]))], names, "test")
+  with pytest.raises(ValueError, match="video_test_0000004 appears twice"):
+    input_pipeline.ground_truth_database([example, example], names, "test")
+
+
+def test_ground_truth_database_from_dataset(train_examples):
+  ds = _dataset(train_examples[:3])
+  database = input_pipeline.ground_truth_database(ds, synthetic.class_names(TINY), "train")
+  assert list(database) == [ex["video_id"] for ex in train_examples[:3]]
+  for ex in train_examples[:3]:
+    entry = database[ex["video_id"]]
+    assert entry["duration"] == pytest.approx(ex["duration"])
+    assert [a["label"] for a in entry["annotations"]] == [
+        f"class_{c:02d}" for c in ex["segment_labels"]]
+    np.testing.assert_allclose([a["segment"] for a in entry["annotations"]], ex["segments"],
+                               atol=1e-6)
