@@ -57,7 +57,6 @@ class ModelConfig:
   growing_threshold_bg: float = 0.99  # theta_g for the background (paper 4.2)
   erasing_threshold: float = 0.4  # theta_a (paper 4.2)
   pooling: str = "sap"  # sap | gap | gmp (Table 1)
-  variant: str = "assg"  # cas | ssg | assg (Table 2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -237,3 +237,15 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
   run_stage(f"{variant}_{stream}", net, optimizers, step, make, cfg.train.steps, cfg.train,
             strategy, cfg.model_dir, validate)
   return net
+
+
+def save_keras(net: keras.Model, path: str) -> None:
+  """Saves a trained network as a .keras file atomically (temporary file, then rename)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path[:-len(".keras")] + ".tmp.keras"
+  try:
+    net.save(tmp)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)

@@ -1,0 +1,165 @@
+r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC section 5).
+
+    python -m assg_tf.train --flagfile=configs/thumos.flags --manual_dir=DATA --model_dir=OUT
+
+1. Data: the train, held-out validation and test splits of the tfds `wtal` builder.
+2. For each stream (rgb, flow; paper 3.5 trains them separately): the CAS seed network
+   (paper 3.2.1), its initial seeds on every training video, then the SSG and/or ASSG network
+   (Algorithm 1). Each stage checkpoints and resumes.
+3. Every variant (cas, ssg, assg) is evaluated on the test split: `OUT/predictions/<variant>.json`
+   and `OUT/metrics.json`. Nothing is chosen by test mAP: training runs the configured number of
+   steps; only the held-out training videos are used for validation curves.
+4. The trained networks are saved as `.keras` files and the best-documented variant (assg, else
+   the last trained) is exported as a SavedModel for TF Serving.
+
+Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Dict
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from assg_tf import config as config_lib
+from assg_tf import distribute
+from assg_tf import evaluation
+from assg_tf import flags as assg_flags
+from assg_tf import inference
+from assg_tf import input_pipeline
+from assg_tf import model as model_lib
+from assg_tf import seeds as seeds_lib
+from assg_tf import training
+
+FLAGS = flags.FLAGS
+assg_flags.define_flags()
+
+
+def write_json(path: str, obj) -> None:
+  """Writes JSON atomically: a temporary file in the same folder, then a rename."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def evaluate_predictor(predictor: inference.Predictor, examples, class_names, subset: str,
+                       cfg: config_lib.Config, predictions_path: str = None) -> Dict:
+  """Detection mAP per tIoU, its averages and the classification mAP of one variant."""
+  batches = input_pipeline.eval_dataset(examples, cfg.data.batch_size)
+  results, scores, labels, _ = predictor.predict_dataset(batches, class_names)
+  if predictions_path:
+    evaluation.write_predictions(predictions_path, results)
+  gt = evaluation.load_ground_truth(
+      input_pipeline.ground_truth_database(examples, class_names, subset), subset=subset,
+      class_names=list(class_names))
+  result = evaluation.evaluate_detection(
+      gt, evaluation.load_predictions({"results": results}), cfg.eval.tiou_thresholds,
+      ignore_ambiguous=cfg.eval.thumos_ambiguous)
+  metrics = evaluation.summarize(result)
+  del metrics["tiou_thresholds"]
+  metrics["classification_mAP"] = evaluation.classification_map(labels, scores)
+  return metrics
+
+
+def format_table(metrics: Dict) -> str:
+  thresholds = metrics["tiou_thresholds"]
+  variants = [k for k in ("cas", "ssg", "assg") if k in metrics]
+  extra = [k for k in ("average_mAP_0.1_0.5", "average_mAP", "classification_mAP")
+           if all(k in metrics[v] for v in variants)]
+  head = ["tIoU"] + [f"{t:g}" for t in thresholds] + [
+      {"average_mAP_0.1_0.5": "avg0.1-0.5", "average_mAP": "avg",
+       "classification_mAP": "cls-mAP"}[k] for k in extra]
+  rows = [head]
+  for v in variants:
+    m = metrics[v]
+    rows.append([v] + [f"{100 * x:.1f}" for x in m["mAP"]] + [f"{100 * m[k]:.1f}"
+                                                             for k in extra])
+  widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+  return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info):
+  """The stream's initial seeds: the user's file, the stored file of an earlier run, or the
+  CAS network's (then stored in OUT/seeds/<stream>.npz)."""
+  channels = len(info.class_names) + 1
+  if cfg.cas.seeds_file:
+    return seeds_lib.load_seeds(cfg.cas.seeds_file.format(stream=stream), channels)
+  path = os.path.join(cfg.model_dir, "seeds", f"{stream}.npz")
+  if os.path.exists(path):
+    return seeds_lib.load_seeds(path, channels)
+  seeds = training.compute_seeds(cas_net, train, cfg, info, stream)
+  seeds_lib.save_seeds(path, seeds, channels)
+  return seeds
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cfg = assg_flags.config_from_flags(FLAGS)
+  os.makedirs(cfg.model_dir, exist_ok=True)
+  strategy = distribute.create_strategy()
+  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
+
+  # 1. Data.
+  train, info = input_pipeline.load_split(cfg.data, cfg.data.train_split)
+  validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
+  test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
+  class_names = info.class_names
+  feature_dim = info.rgb_dim + info.flow_dim
+
+  def validate(nets):  # mAP of one stream on the held-out training videos
+    predictor = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
+    return evaluate_predictor(predictor, validation, class_names, "validation",
+                              cfg)["average_mAP"]
+
+  # 2. Per stream: CAS seed network, initial seeds, SSG / ASSG (Algorithm 1).
+  nets = {variant: {} for variant in cfg.variants}
+  for stream in cfg.streams:
+    needs_cas = "cas" in cfg.variants or not cfg.cas.seeds_file
+    cas_net = (training.train_cas(cfg, strategy, info, train, stream, validate)
+               if needs_cas else None)
+    if "cas" in cfg.variants:
+      nets["cas"][stream] = cas_net
+    variants = model_lib.variants_to_train(cfg.variants)
+    if variants:
+      seeds = load_or_compute_seeds(cfg, stream, cas_net, train, info)
+    for variant in variants:
+      nets[variant][stream] = training.train_assg(cfg, strategy, info, train, seeds, stream,
+                                                  variant, validate)
+    for variant in cfg.variants:
+      training.save_keras(nets[variant][stream],
+                          os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
+
+  # 3. Evaluation on the test split.
+  metrics = {"dataset": cfg.data.dataset, "subset": cfg.data.test_split,
+             "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
+  for variant in cfg.variants:
+    predictor = inference.Predictor(nets[variant], info.rgb_dim, feature_dim, cfg.predict)
+    metrics[variant] = evaluate_predictor(
+        predictor, test, class_names, cfg.data.test_split, cfg,
+        os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
+  write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
+  print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
+        + format_table(metrics))
+
+  # 4. Export for TF Serving.
+  from assg_tf import export  # pylint: disable=g-import-not-at-top
+  exported = "assg" if "assg" in cfg.variants else cfg.variants[-1]
+  path = export.export_saved_model(nets[exported], info, cfg, os.path.join(cfg.model_dir,
+                                                                           "export"))
+  print(f"exported {exported} to {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,75 @@
+"""Every configs/*.flags file parses into a valid Config; bad values are refused by name."""
+import glob
+import os
+
+import pytest
+from absl import flags
+
+from assg_tf import config as config_lib
+from assg_tf import flags as assg_flags
+
+CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs",
+                                        "*.flags")))
+
+
+def _parse(args):
+  fv = flags.FlagValues()
+  assg_flags.define_flags(fv)
+  fv(["prog"] + args)
+  return assg_flags.config_from_flags(fv)
+
+
+def test_there_are_the_three_configs():
+  names = {os.path.basename(p) for p in CONFIGS}
+  assert {"synthetic.flags", "thumos.flags", "activitynet.flags"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_flagfile_parses(path):
+  cfg = _parse([f"--flagfile={path}"])
+  assert isinstance(cfg, config_lib.Config)
+  assert cfg.data.dataset in ("synthetic", "synthetic_thumos", "synthetic_anet", "thumos14",
+                              "activitynet13")
+  assert cfg.cas.steps > 0 and cfg.train.steps > 0
+
+
+def test_paper_settings_in_the_benchmark_configs():
+  cfg = _parse([f"--flagfile={p}" for p in CONFIGS if p.endswith("thumos.flags")])
+  assert cfg.data.num_segments == 400
+  assert cfg.train.learning_rate == 1e-4
+  assert cfg.model.growing_threshold_fg == cfg.model.growing_threshold_bg == 0.99
+  assert cfg.model.erasing_threshold == 0.4 and cfg.predict.rgb_weight == 0.3
+  assert cfg.eval.tiou_thresholds == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+  anet = _parse([f"--flagfile={p}" for p in CONFIGS if p.endswith("activitynet.flags")])
+  assert anet.eval.tiou_thresholds[0] == 0.5 and anet.eval.tiou_thresholds[-1] == 0.95
+  assert len(anet.eval.tiou_thresholds) == 10
+
+
+def test_later_flags_win_over_the_flagfile():
+  path = [p for p in CONFIGS if p.endswith("synthetic.flags")][0]
+  cfg = _parse([f"--flagfile={path}", "--cas_steps=7", "--assg_steps=3", "--model_dir=/x"])
+  assert (cfg.cas.steps, cfg.train.steps, cfg.model_dir) == (7, 3, "/x")
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--pooling=max", "--pooling='max': expected one of sap, gap, gmp"),
+    ("--variants=cas,foo", "--variants"),
+    ("--rgb_weight=1.5", "--rgb_weight=1.5: expected a number in"),
+    ("--tiou_thresholds=0.1,x", "--tiou_thresholds takes comma-separated numbers"),
+])
+def test_bad_values_are_named(arg, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    _parse([arg])
+
+
+def test_every_config_field_has_a_flag():
+  covered = {(section, name) for section, name, _ in assg_flags.FLAG_TABLE.values()}
+  base = config_lib.Config()
+  import dataclasses
+  for f in dataclasses.fields(base):
+    value = getattr(base, f.name)
+    if dataclasses.is_dataclass(value):
+      for g in dataclasses.fields(value):
+        assert (f.name, g.name) in covered, f"{f.name}.{g.name} has no flag"
+    else:
+      assert ("", f.name) in covered, f"{f.name} has no flag"
