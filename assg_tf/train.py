@@ -16,6 +16,7 @@ Re-running with the same --model_dir resumes from the last checkpoint of the unf
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -117,6 +118,13 @@ def main(argv):
   test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim
+  seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+  # What predict/export/visualize need to rebuild the run without the data.
+  write_json(os.path.join(cfg.model_dir, "run.json"), {
+      "dataset": cfg.data.dataset, "class_names": list(class_names),
+      "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
+      "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
+      "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
 
   def validate(nets):  # mAP of one stream on the held-out training videos
     predictor = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
