@@ -350,7 +350,8 @@ class _VideoNames:
     return self._ids[int(self._video[k])]
 
 
-def _atomic_write_json(path: Union[str, os.PathLike], obj: Any) -> None:
+def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
+  """Writes `obj` as JSON atomically (temp file in the same folder, then os.replace)."""
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
@@ -391,8 +392,8 @@ def results_dict(detections_by_video: Mapping[str, Any],
         segments[:, 1] < segments[:, 0])
     if bad.any():
       k = int(np.argmax(bad))
-      raise ValueError(f"video {vid}: detection segment {segments[k].tolist()} score "
-                       f"{scores[k]} is not finite with end >= start")
+      raise ValueError(f"video {vid}: detection {k} has segment {segments[k].tolist()} and "
+                       f"score {scores[k]}: expected finite values with end >= start")
     results[str(vid)] = [
         {"label": lab, "segment": [float(s), float(e)], "score": float(sc)}
         for lab, (s, e), sc in zip(labels, segments.tolist(), scores.tolist())]
@@ -413,7 +414,7 @@ def write_predictions(path: Union[str, os.PathLike], detections_by_video: Mappin
   Raises:
     ValueError: for non-finite values, end < start, or class indices out of range.
   """
-  _atomic_write_json(path, results_dict(detections_by_video, class_names))
+  write_json(path, results_dict(detections_by_video, class_names))
 
 
 def ground_truth_database(video_ids: Sequence[str], segments: Sequence[Any],
@@ -577,8 +578,10 @@ def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarr
   open prediction looks at its best available candidate g and takes it if no earlier open
   prediction still has g available. Nothing earlier can then take g, and everything p prefers
   to g is already gone, so p's result is the sequential one; candidates only ever disappear,
-  so a prediction left with none is a false positive. The earliest open prediction always
-  wins its round.
+  so a prediction left with none is a false positive. Within one (video, class, threshold)
+  group the earliest open prediction always wins, so every round takes at least one segment
+  of each group still open: the rounds are at most the largest number of segments of one
+  class in one video (218 in THUMOS'14 test; about 8 rounds are run in practice).
   """
   num_t = thresholds.shape[0]
   t, k = np.nonzero(pair_iou[None, :] >= thresholds[:, None])  # t-major: sorted by (t, rank)
