@@ -36,6 +36,9 @@ setuptools.setup(
         "numpy>=1.26,<3",
         "absl-py>=2.1,<3",
         "scikit-learn>=1.4,<2",
+        # TensorFlow 2.21 no longer ships TensorBoard, which implements tf.summary.scalar (the
+        # training curves) and reads them back for assg_tf.visualize.
+        "tensorboard>=2.20,<3",
         # Figures (assg_tf.visualize, benchmark plots): the paper's Figure 3 and result plots.
         "matplotlib>=3.8,<4",
     ],
