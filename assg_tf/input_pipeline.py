@@ -191,7 +191,10 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
     num_frames = tf.shape(example["rgb"], out_type=tf.int64)[0]
     indices, mask = sample_indices(num_frames, num_segments, random=True, seed=seed_pair)
     batch = {
-        "features": _zero_padding(tf.gather(_features(example), indices), mask),
+        # Gather first, then concatenate: copies N rows, not T.
+        "features": _zero_padding(tf.concat([
+            tf.gather(tf.cast(example["rgb"], tf.float32), indices),
+            tf.gather(tf.cast(example["flow"], tf.float32), indices)], axis=-1), mask),
         "mask": mask,
         "labels": tf.cast(example["labels"], tf.float32),
         "indices": indices,
