@@ -538,7 +538,7 @@ def average_precision(true_positive: np.ndarray, num_positives: int,
   if num_positives <= 0:
     raise ValueError(f"num_positives must be > 0, got {num_positives}")
   lead = tp.shape[:-1]
-  tp2 = tp.reshape(-1, tp.shape[-1])
+  tp2 = tp.reshape(int(np.prod(lead)), tp.shape[-1])
   kept = np.ones_like(tp2) if ignored is None else ~np.asarray(ignored, bool).reshape(tp2.shape)
   if (tp2 & ~kept).any():
     raise ValueError("a prediction cannot be both a true positive and ignored")
