@@ -1,0 +1,135 @@
+"""Tests of the tfds builder `wtal`: every config, every feature layout (SPEC section 2)."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from assg_tf import features
+from assg_tf import synthetic
+from assg_tf.datasets.wtal import wtal_dataset_builder
+
+DUMMY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
+Builder = wtal_dataset_builder.Builder
+
+
+def _synthetic_splits(name):
+  spec = synthetic.SPECS[name]
+  ids = [e["video_id"] for e in synthetic.generate_split(spec, "train")]
+  held_out = sum(map(wtal_dataset_builder.in_validation, ids))
+  assert 0 < held_out < len(ids)
+  return {"train": len(ids) - held_out, "validation": held_out,
+          "test": sum(1 for _ in synthetic.generate_split(spec, "test"))}
+
+
+class SyntheticTest(tfds.testing.DatasetBuilderTestCase):
+  """No manual_dir: the test case hands the builder a manual_dir that raises if touched."""
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["synthetic"]
+  EXAMPLE_DIR = DUMMY
+  SPLITS = _synthetic_splits("synthetic")
+
+
+# Each dummy folder: 3 training videos of which one is held out, 2 test videos (see
+# dummy_data/make_dummy_data.py).
+_REAL_SPLITS = {"train": 2, "validation": 1, "test": 2}
+
+
+class Thumos14PerVideoTest(tfds.testing.DatasetBuilderTestCase):
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["thumos14"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "thumos14_per_video")
+  SPLITS = _REAL_SPLITS
+
+
+class Thumos14JointTest(tfds.testing.DatasetBuilderTestCase):
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["thumos14"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "thumos14_joint")
+  SPLITS = _REAL_SPLITS
+
+
+class Thumos14WtalcTest(tfds.testing.DatasetBuilderTestCase):
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["thumos14"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "thumos14_wtalc")
+  SPLITS = _REAL_SPLITS
+
+
+class ActivityNet13Test(tfds.testing.DatasetBuilderTestCase):
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["activitynet13"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "activitynet13")
+  SPLITS = _REAL_SPLITS
+
+
+def _prepare(config, data_dir, manual_dir=None):
+  builder = tfds.builder(f"wtal/{config}", data_dir=str(data_dir))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  return builder
+
+
+def test_held_out_videos_are_a_stable_hash():
+  # The rule documented in the builder: SHA-256's first 8 bytes, big-endian, % 10 == 0.
+  assert wtal_dataset_builder.in_validation("video_validation_0000053")
+  assert wtal_dataset_builder.in_validation("v_D18b2IZpxk0")
+  assert not wtal_dataset_builder.in_validation("video_validation_0000051")
+  ids = [f"video_{i}" for i in range(2000)]
+  assert 0.08 < np.mean([wtal_dataset_builder.in_validation(v) for v in ids]) < 0.12
+
+
+def test_only_real_configs_declare_a_manual_download(tmp_path):
+  assert Builder(config="synthetic", data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS is None
+  for config in ("thumos14", "activitynet13"):
+    text = Builder(config=config, data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS
+    assert "features/<sub>/rgb/<video>.npy" in text and features.WTALC_FEATURES in text
+
+
+def test_real_examples_match_the_reader(tmp_path):
+  manual = os.path.join(DUMMY, "thumos14_wtalc")
+  builder = _prepare("thumos14", tmp_path, manual)
+  names = builder.info.features["segment_labels"].feature.names
+  assert names == list(features.class_names("thumos14"))
+  expected = {e["video_id"]: e for e in features.read_videos(manual, "thumos14", "test", names)}
+  got = list(tfds.as_numpy(builder.as_dataset(split="test")))
+  assert sorted(e["video_id"].decode() for e in got) == sorted(expected)
+  for ex in got:
+    want = expected[ex["video_id"].decode()]
+    assert ex["rgb"].shape == (want["num_segments"], 1024)
+    for key in ("rgb", "flow", "labels", "segments", "segment_labels", "ambiguous"):
+      np.testing.assert_array_equal(ex[key], want[key])
+    for key in ("num_segments", "seconds_per_segment", "duration"):
+      assert ex[key] == want[key]
+  (held_out,) = tfds.as_numpy(builder.as_dataset(split="validation"))
+  assert held_out["video_id"] == b"video_validation_0000053"
+
+
+def test_failed_generation_leaves_no_prepared_folder(tmp_path):
+  manual = tmp_path / "manual"
+  shutil.copytree(os.path.join(DUMMY, "thumos14_per_video"), manual)
+  bad = manual / "features" / "test" / "flow" / "video_test_0000278.npy"
+  good = np.load(bad)
+  broken = good.copy()
+  broken[1, :5] = np.nan
+  np.save(bad, broken)
+  data_dir = tmp_path / "data"
+  with pytest.raises(ValueError, match=r"video_test_0000278\.npy: 5 NaN/inf values"):
+    _prepare("thumos14", data_dir, str(manual))
+  config_dir = data_dir / "wtal" / "thumos14"
+  assert not (config_dir / "1.0.0").exists()
+  assert not config_dir.exists() or not list(config_dir.iterdir())  # no incomplete.* left
+  assert not Builder(config="thumos14", data_dir=str(data_dir)).is_prepared()
+  np.save(bad, good)  # fixed: the next run prepares from scratch
+  builder = _prepare("thumos14", data_dir, str(manual))
+  assert builder.info.splits["test"].num_examples == 2
+
+
+def test_folder_without_a_layout_lists_the_expected_paths(tmp_path):
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  (manual / "notes.txt").write_text("not features")
+  with pytest.raises(ValueError, match=r"no feature layout found") as err:
+    _prepare("activitynet13", tmp_path / "data", str(manual))
+  assert str(manual / "features" / "training" / "rgb" / "<video>.npy") in str(err.value)
