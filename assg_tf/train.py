@@ -62,8 +62,8 @@ def evaluate_predictor(predictor: inference.Predictor, examples, class_names, su
   if predictions_path:
     evaluation.write_predictions(predictions_path, results)
   gt = evaluation.load_ground_truth(
-      input_pipeline.ground_truth_database(examples, class_names, subset), subset=subset,
-      class_names=list(class_names))
+      {"database": input_pipeline.ground_truth_database(examples, class_names, subset)},
+      subset=subset, class_names=list(class_names))
   result = evaluation.evaluate_detection(
       gt, evaluation.load_predictions({"results": results}), cfg.eval.tiou_thresholds,
       ignore_ambiguous=cfg.eval.thumos_ambiguous)
