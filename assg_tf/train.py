@@ -126,8 +126,13 @@ def main(argv):
       "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
       "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
 
+  predictors = {}  # one traced forward pass per network, reused at every validation
+
   def validate(nets):  # mAP of one stream on the held-out training videos
-    predictor = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
+    key = tuple(sorted((stream, id(net)) for stream, net in nets.items()))
+    if key not in predictors:
+      predictors[key] = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
+    predictor = predictors[key]
     return evaluate_predictor(predictor, validation, class_names, "validation",
                               cfg)["average_mAP"]
 
