@@ -464,9 +464,14 @@ def ground_truth_database(video_ids: Sequence[str], segments: Sequence[Any],
 # Core: tIoU, AP, matching.
 
 
+def _intersection(a_start, a_end, b_start, b_end) -> np.ndarray:
+  """Elementwise (broadcast) length of the intersection, >= 0."""
+  return np.clip(np.minimum(a_end, b_end) - np.maximum(a_start, b_start), 0.0, None)
+
+
 def _iou(a_start, a_end, b_start, b_end) -> np.ndarray:
   """Elementwise (broadcast) tIoU; 0 where the union is empty."""
-  inter = np.clip(np.minimum(a_end, b_end) - np.maximum(a_start, b_start), 0.0, None)
+  inter = _intersection(a_start, a_end, b_start, b_end)
   union = (a_end - a_start) + (b_end - b_start) - inter
   with np.errstate(divide="ignore", invalid="ignore"):
     return np.where(union > 0, inter / union, 0.0)
@@ -535,6 +540,8 @@ def average_precision(true_positive: np.ndarray, num_positives: int,
     float64 [...] AP.
   """
   tp = np.asarray(true_positive, bool)
+  if tp.ndim == 0:
+    raise ValueError("true_positive: expected a ranked list [..., N], got a scalar")
   if num_positives <= 0:
     raise ValueError(f"num_positives must be > 0, got {num_positives}")
   lead = tp.shape[:-1]
@@ -547,14 +554,16 @@ def average_precision(true_positive: np.ndarray, num_positives: int,
   return ap[:, 0].reshape(lead)
 
 
-def _pairs_with_same_key(query_keys: np.ndarray, sorted_keys: np.ndarray
+def _pairs_with_same_key(query_keys: np.ndarray, keys: np.ndarray
                          ) -> Tuple[np.ndarray, np.ndarray]:
-  """All (i, j) with query_keys[i] == sorted_keys[j], grouped by i, j ascending."""
+  """All (i, j) with query_keys[i] == keys[j], sorted by i then j."""
+  order = np.argsort(keys, kind="stable")
+  sorted_keys = keys[order]
   lo = np.searchsorted(sorted_keys, query_keys, side="left")
   counts = np.searchsorted(sorted_keys, query_keys, side="right") - lo
   i = np.repeat(np.arange(query_keys.shape[0]), counts)
   offsets = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-  return i, offsets + np.arange(i.shape[0])
+  return i, order[offsets + np.arange(i.shape[0])]
 
 
 def _greedy_match(pair_pred: np.ndarray, pair_gt: np.ndarray, pair_iou: np.ndarray,
@@ -680,12 +689,10 @@ def evaluate_detection(ground_truth: GroundTruth, predictions: Predictions,
 
   # Candidate pairs: prediction x ground truth of the same video and class.
   gt_key = ground_truth.video * num_classes + ground_truth.labels
-  gt_order = np.argsort(gt_key, kind="stable")
   pred_key = np.where(video >= 0, video * num_classes + classes, -1)
-  pair_pred, pair_pos = _pairs_with_same_key(pred_key, gt_key[gt_order])
-  pair_gt = gt_order[pair_pos]
+  pair_pred, pair_gt = _pairs_with_same_key(pred_key, gt_key)
   pred_seg, gt_seg = segments[pair_pred], ground_truth.segments[pair_gt]
-  overlap = np.minimum(pred_seg[:, 1], gt_seg[:, 1]) > np.maximum(pred_seg[:, 0], gt_seg[:, 0])
+  overlap = _intersection(pred_seg[:, 0], pred_seg[:, 1], gt_seg[:, 0], gt_seg[:, 1]) > 0
   pair_pred, pair_gt, pred_seg, gt_seg = (pair_pred[overlap], pair_gt[overlap],
                                           pred_seg[overlap], gt_seg[overlap])
   pair_iou = _iou(pred_seg[:, 0], pred_seg[:, 1], gt_seg[:, 0], gt_seg[:, 1])
@@ -694,18 +701,16 @@ def evaluate_detection(ground_truth: GroundTruth, predictions: Predictions,
                      thr)
 
   kept = np.ones_like(tp)
-  if ignore_ambiguous and ground_truth.ambiguous_video.size and num_pred:
-    amb_order = np.argsort(ground_truth.ambiguous_video, kind="stable")
-    p, a = _pairs_with_same_key(video, ground_truth.ambiguous_video[amb_order])
-    amb = ground_truth.ambiguous_segments[amb_order[a]]
-    overlap = np.minimum(segments[p, 1], amb[:, 1]) - np.maximum(segments[p, 0], amb[:, 0]) > 0
+  if ignore_ambiguous:
+    p, a = _pairs_with_same_key(video, ground_truth.ambiguous_video)
+    amb = ground_truth.ambiguous_segments[a]
     on_ambiguous = np.zeros(num_pred, bool)
-    on_ambiguous[p[overlap]] = True
+    on_ambiguous[p[_intersection(segments[p, 0], segments[p, 1], amb[:, 0], amb[:, 1]) > 0]] = (
+        True)
     kept = tp | ~on_ambiguous[None, :]
 
   per_class = _segmented_average_precision(tp, kept, classes,
                                            num_gt_per_class.astype(np.float64))
-  per_class = np.where(num_gt_per_class > 0, np.nan_to_num(per_class, nan=0.0), np.nan)
   mean_ap = np.nanmean(per_class, axis=1)
   return DetectionResult(tiou_thresholds=thr, mAP=mean_ap, average_mAP=float(mean_ap.mean()),
                          per_class_AP=per_class.T.copy(), class_names=ground_truth.class_names,
