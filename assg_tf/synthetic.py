@@ -216,15 +216,17 @@ def _clean_segments(segments: np.ndarray, duration: float) -> np.ndarray:
 
 
 def _layout(video_id, duration, segments, labels, ambiguous) -> VideoLayout:
-  segments = _clean_segments(segments, duration)
+  """A layout with non-empty segments clipped to the video, sorted by (start, end, label)."""
+  segments = _clean_segments(segments, duration).astype(np.float32)
+  labels = np.asarray(labels, np.int64).reshape(-1)
   keep = segments[:, 1] > segments[:, 0]
-  ambiguous = _clean_segments(ambiguous, duration)
+  segments, labels = segments[keep], labels[keep]
+  order = np.lexsort((labels, segments[:, 1], segments[:, 0]))
+  ambiguous = _clean_segments(ambiguous, duration).astype(np.float32)
   ambiguous = ambiguous[ambiguous[:, 1] > ambiguous[:, 0]]
-  return VideoLayout(
-      video_id=video_id, duration=float(duration),
-      segments=segments[keep].astype(np.float32),
-      segment_labels=np.asarray(labels, np.int64).reshape(-1)[keep],
-      ambiguous=ambiguous.astype(np.float32))
+  ambiguous = ambiguous[np.lexsort((ambiguous[:, 1], ambiguous[:, 0]))]
+  return VideoLayout(video_id=video_id, duration=float(duration), segments=segments[order],
+                     segment_labels=labels[order], ambiguous=ambiguous)
 
 
 def _thumos_layouts(spec: SyntheticSpec, split: str) -> List[VideoLayout]:
