@@ -153,10 +153,14 @@ class AllowListUnpickler(pickle.Unpickler):
     raise FeatureError(f"{self._path}: refusing a pickle with persistent id {pid!r}")
 
 
-def unpickle(data: bytes, path: str = "<bytes>"):
-  """Unpickles `data` with `AllowListUnpickler`; `path` names the source in errors."""
+def unpickle(data, path: str = "<bytes>"):
+  """Unpickles `data` (bytes or a binary file) with `AllowListUnpickler`.
+
+  `path` names the source in errors.
+  """
+  file = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
   try:
-    return AllowListUnpickler(io.BytesIO(data), path).load()
+    return AllowListUnpickler(file, path).load()
   except FeatureError:
     raise
   except Exception as e:  # pylint: disable=broad-except
@@ -186,7 +190,7 @@ def read_npy(path: str) -> np.ndarray:
           raise
         raise FeatureError(f"{path}: not a .npy file ({e})") from e
       if dtype.hasobject:
-        array = unpickle(f.read(), path)
+        array = unpickle(f, path)
         if not isinstance(array, np.ndarray):
           raise FeatureError(f"{path}: the pickle holds a {type(array).__name__}, expected a "
                              "numpy array")
