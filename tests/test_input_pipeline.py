@@ -1,11 +1,10 @@
 """Tests of assg_tf.input_pipeline: uniform sampling, training and evaluation batches, and the
 ground-truth database."""
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from assg_tf import config
 from assg_tf import input_pipeline
 from assg_tf import synthetic
 
@@ -219,3 +218,31 @@ def test_ground_truth_database_from_dataset(train_examples):
         f"class_{c:02d}" for c in ex["segment_labels"]]
     np.testing.assert_allclose([a["segment"] for a in entry["annotations"]], ex["segments"],
                                atol=1e-6)
+
+
+def test_load_split_through_the_tfds_builder(tmp_path):
+  """The real path: tfds `wtal/synthetic` prepared into a temporary data_dir."""
+  data_cfg = config.DataConfig(dataset="synthetic", data_dir=str(tmp_path))
+  test, info = input_pipeline.load_split(data_cfg, "test")
+  train, train_info = input_pipeline.load_split(data_cfg, "train")  # already prepared
+  validation, validation_info = input_pipeline.load_split(data_cfg, "validation")
+  assert info.class_names == tuple(synthetic.class_names(TINY))
+  assert info.rgb_dim == info.flow_dim == D
+  assert info.num_examples == TINY.num_test_videos
+  assert train_info.num_examples + validation_info.num_examples == TINY.num_train_videos
+  expected = {ex["video_id"]: ex for ex in synthetic.generate_split(TINY, "test")}
+  got = list(test.as_numpy_iterator())
+  assert sorted(ex["video_id"].decode() for ex in got) == sorted(expected)
+  for ex in got:
+    want = expected[ex["video_id"].decode()]
+    for key in ("rgb", "flow", "labels", "segments", "segment_labels", "ambiguous"):
+      np.testing.assert_array_equal(ex[key], want[key], err_msg=key)
+    assert ex["num_segments"] == want["num_segments"]
+    assert ex["duration"] == pytest.approx(want["duration"])
+  train_ids = {ex["video_id"] for ex in train.as_numpy_iterator()}
+  assert not train_ids & {ex["video_id"] for ex in validation.as_numpy_iterator()}
+  batch = next(iter(input_pipeline.train_dataset(train, 40, 8, seed=0)))
+  assert batch["features"].shape == (8, 40, 2 * D)
+  assert batch["labels"].shape == (8, TINY.num_classes)
+  eval_batch = next(iter(input_pipeline.eval_dataset(test, 4)))
+  assert eval_batch["segment_labels"].dtype == tf.int64
