@@ -177,6 +177,7 @@ def _segment_array(raw: list, where: Sequence[str], source: str, what: str) -> n
       except (ValueError, TypeError):
         raise ValueError(f"{what} file {source}: video {where[k]}: segment {seg!r} is not "
                          "[start, end] (two numbers)") from None
+    segments = np.stack([np.asarray(seg, dtype=np.float64) for seg in raw])
   bad = ~np.isfinite(segments).all(axis=1)
   if bad.any():
     k = int(np.argmax(bad))
@@ -385,9 +386,13 @@ def results_dict(detections_by_video: Mapping[str, Any],
                          f"{classes.tolist()}")
       labels = [class_names[int(c)] for c in classes]
     else:
-      segments = np.asarray([d["segment"] for d in dets], np.float64).reshape(-1, 2)
-      scores = np.asarray([d["score"] for d in dets], np.float64).reshape(-1)
-      labels = [str(d["label"]) for d in dets]
+      try:
+        segments = np.asarray([d["segment"] for d in dets], np.float64).reshape(-1, 2)
+        scores = np.asarray([d["score"] for d in dets], np.float64).reshape(-1)
+        labels = [str(d["label"]) for d in dets]
+      except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"video {vid}: expected detections {{'label', 'segment': [start, "
+                         f"end], 'score'}}, got {dets!r} ({e!r})") from None
     bad = ~(np.isfinite(segments).all(axis=1) & np.isfinite(scores)) | (
         segments[:, 1] < segments[:, 0])
     if bad.any():
