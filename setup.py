@@ -42,5 +42,6 @@ setuptools.setup(
         # Figures (assg_tf.visualize, benchmark plots): the paper's Figure 3 and result plots.
         "matplotlib>=3.8,<4",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # dill: tensorflow_datasets.testing (DatasetBuilderTestCase) does not import without it.
+    extras_require={"test": ["pytest>=8", "dill"]},
 )
