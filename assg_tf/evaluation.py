@@ -367,13 +367,23 @@ def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
     raise
 
 
+def _as_segments(x: Any, what: str) -> np.ndarray:
+  """float64 [K, 2] from an array-like of segments (an empty one may have any shape)."""
+  segments = np.asarray(x, np.float64)
+  if segments.size == 0:
+    return segments.reshape(0, 2)
+  if segments.ndim != 2 or segments.shape[1] != 2:
+    raise ValueError(f"{what}: expected segments of shape [K, 2], got {segments.shape}")
+  return segments
+
+
 def results_dict(detections_by_video: Mapping[str, Any],
                  class_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
   """Builds the ActivityNet results object (see `write_predictions`)."""
   results = {}
   for vid, dets in detections_by_video.items():
     if isinstance(dets, Mapping):
-      segments = np.asarray(dets["segments"], np.float64).reshape(-1, 2)
+      segments = _as_segments(dets["segments"], f"video {vid}")
       scores = np.asarray(dets["scores"], np.float64).reshape(-1)
       classes = np.asarray(dets["classes"]).reshape(-1)
       if class_names is None:
@@ -446,7 +456,7 @@ def ground_truth_database(video_ids: Sequence[str], segments: Sequence[Any],
                      f"({len(labels)}) must have one entry per video")
   database = {}
   for v, vid in enumerate(video_ids):
-    segs = np.asarray(segments[v], np.float64).reshape(-1, 2).tolist()
+    segs = _as_segments(segments[v], f"video {vid}").tolist()
     labs = list(labels[v])
     if len(labs) != len(segs):
       raise ValueError(f"video {vid}: {len(segs)} segments but {len(labs)} labels")
@@ -457,7 +467,7 @@ def ground_truth_database(video_ids: Sequence[str], segments: Sequence[Any],
     annotations = [{"label": lab, "segment": seg} for lab, seg in zip(labs, segs)]
     if ambiguous is not None:
       annotations += [{"label": AMBIGUOUS, "segment": seg}
-                      for seg in np.asarray(ambiguous[v], np.float64).reshape(-1, 2).tolist()]
+                      for seg in _as_segments(ambiguous[v], f"video {vid}").tolist()]
     entry = {"subset": subset, "annotations": annotations}
     if durations is not None:
       entry["duration"] = float(durations[v])

@@ -252,6 +252,12 @@ def test_write_predictions_round_trip_and_atomic(tmp_path):
   with pytest.raises(ValueError, match=r"video v1: detection 0 has segment \[0.0, nan\]"):
     ev.write_predictions(tmp_path / "bad.json", {"v1": {
         "segments": [[0, np.nan]], "scores": [1.0], "classes": [0]}}, class_names=["a"])
+  with pytest.raises(ValueError, match=r"video v2: expected segments of shape \[K, 2\], got "
+                     r"\(1, 3\)"):
+    ev.write_predictions(tmp_path / "bad.json", {"v2": {
+        "segments": [[0, 1, 2]], "scores": [1.0], "classes": [0]}}, class_names=["a"])
+  with pytest.raises(ValueError, match=r"video v3: expected detections .*KeyError\('score'\)"):
+    ev.write_predictions(tmp_path / "bad.json", {"v3": [{"label": "a", "segment": [0, 1]}]})
   assert sorted(os.listdir(tmp_path)) == ["out"]
   assert os.listdir(tmp_path / "out") == ["pred.json"]
 
