@@ -169,8 +169,8 @@ def main(argv):
   # 4. Export for TF Serving.
   from assg_tf import export  # pylint: disable=g-import-not-at-top
   exported = "assg" if "assg" in cfg.variants else cfg.variants[-1]
-  path = export.export_saved_model(nets[exported], info, cfg, os.path.join(cfg.model_dir,
-                                                                           "export"))
+  path = export.export_saved_model(nets[exported], info, cfg,
+                                   os.path.join(cfg.model_dir, "export"), seconds_per_segment)
   print(f"exported {exported} to {path}")
 
 
