@@ -104,18 +104,12 @@ def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, i
   return seeds
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cfg = assg_flags.config_from_flags(FLAGS)
-  os.makedirs(cfg.model_dir, exist_ok=True)
-  strategy = distribute.create_strategy()
-  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
+def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test, info):
+  """Steps 2 and 3 on given splits (datasets of examples); returns (nets, metrics).
 
-  # 1. Data.
-  train, info = input_pipeline.load_split(cfg.data, cfg.data.train_split)
-  validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
-  test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
+  `nets` maps each variant to its {stream: network}; `metrics` is what metrics.json holds.
+  Benchmarks call this directly with in-memory synthetic splits.
+  """
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
@@ -132,15 +126,17 @@ def main(argv):
     key = tuple(sorted((stream, id(net)) for stream, net in nets.items()))
     if key not in predictors:
       predictors[key] = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
-    predictor = predictors[key]
-    return evaluate_predictor(predictor, validation, class_names, "validation",
+    return evaluate_predictor(predictors[key], validation, class_names, "validation",
                               cfg)["average_mAP"]
+
+  has_validation = validation is not None and next(iter(validation), None) is not None
 
   # 2. Per stream: CAS seed network, initial seeds, SSG / ASSG (Algorithm 1).
   nets = {variant: {} for variant in cfg.variants}
   for stream in cfg.streams:
     needs_cas = "cas" in cfg.variants or not cfg.cas.seeds_file
-    cas_net = (training.train_cas(cfg, strategy, info, train, stream, validate)
+    cas_net = (training.train_cas(cfg, strategy, info, train, stream,
+                                  validate if has_validation else None)
                if needs_cas else None)
     if "cas" in cfg.variants:
       nets["cas"][stream] = cas_net
@@ -149,7 +145,7 @@ def main(argv):
       seeds = load_or_compute_seeds(cfg, stream, cas_net, train, info)
     for variant in variants:
       nets[variant][stream] = training.train_assg(cfg, strategy, info, train, seeds, stream,
-                                                  variant, validate)
+                                                  variant, validate if has_validation else None)
     for variant in cfg.variants:
       training.save_keras(nets[variant][stream],
                           os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
@@ -163,6 +159,25 @@ def main(argv):
         predictor, test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
   write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
+  return nets, metrics
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cfg = assg_flags.config_from_flags(FLAGS)
+  os.makedirs(cfg.model_dir, exist_ok=True)
+  strategy = distribute.create_strategy()
+  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
+
+  # 1. Data.
+  train, info = input_pipeline.load_split(cfg.data, cfg.data.train_split)
+  validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
+  test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
+  seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+
+  # 2-3. Seeds, SSG / ASSG and evaluation.
+  nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
         + format_table(metrics))
 
