@@ -17,8 +17,8 @@ Steps, with the choices the paper leaves open:
    removes the copies.
 4. Cap: of each (video, class) only the `max_candidates_per_class` best-scoring proposals
    (default `MAX_CANDIDATES_PER_CLASS` = 2048, over all levels together) go on to NMS. This
-   bounds the NMS input ([batch, candidates, C] scores) whatever T, C and the number of levels
-   are; with fewer proposals than the cap, nothing is dropped and the result is exact.
+   bounds the NMS input ([batch, candidates, selected classes] scores) whatever T, C and the
+   number of levels are; with fewer proposals than the cap, nothing is dropped and the result is exact.
 5. NMS per class (greedy, by score): a proposal is dropped when its tIoU with an already kept
    proposal of the same class is strictly greater than `nms_threshold` (a tIoU exactly at the
    threshold is kept, as in TensorFlow's kernel and the usual WTAL numpy NMS). Then the
@@ -30,10 +30,9 @@ Steps, with the choices the paper leaves open:
    [t_start * delta, (t_end + 1) * delta] seconds.
 
 Vectorisation: the selected (video, class) pairs are gathered into rows (usually a few per
-video), each row is compared with all levels at once ([pairs, levels, T]), runs are numbered
-by a cumulative sum of run starts, and their sums, lengths and ends are segment sums / maxima
-over those numbers. Memory is O(pairs * levels * T); the eq. 6 sums are per run segment sums
-(not differences of a long cumulative sum, which lose precision in float32 on long videos).
+video) and compared with all levels at once ([pairs, levels, T] booleans, the largest tensor);
+`tf.where` lists the run starts and the run ends in the same order, and eq. 6 sums are
+differences of float64 prefix sums. No segment ops over [pairs, levels, T] and no loop.
 """
 from __future__ import annotations
 
@@ -124,7 +123,6 @@ def proposals(fused: tf.Tensor,
   selected = tf.convert_to_tensor(selected, tf.bool)
   batch = tf.shape(fused)[0]
   length = tf.shape(fused)[1]
-  num_levels = len(thresholds)
   levels = tf.constant(thresholds, tf.float32)
 
   # One row per selected (video, class) pair, ordered by video then class.
@@ -135,47 +133,46 @@ def proposals(fused: tf.Tensor,
   values = tf.gather_nd(foreground, pairs)  # [S, T]
   real = tf.range(length)[None, :] < tf.gather(num_segments, pair_video)[:, None]
 
-  # Every pair at every level: rows [S * L, T], row r = s * L + l.
+  # Every pair at every level: [S, L, T]. A run starts where the previous segment is not above
+  # the level and ends where the next one is not. tf.where lists starts and ends in the same
+  # (pair, level, time) order, so the k-th start and the k-th end bound the k-th run.
   above = (values[:, None, :] >= levels[None, :, None]) & real[:, None, :]
-  rows = tf.reshape(above, [-1, length])
-  row_values = tf.reshape(tf.broadcast_to(values[:, None, :], tf.shape(above)), [-1, length])
-  num_rows = tf.shape(rows)[0]
+  previous = tf.pad(above[:, :, :-1], [[0, 0], [0, 0], [1, 0]])
+  following = tf.pad(above[:, :, 1:], [[0, 0], [0, 0], [0, 1]])
+  run_starts = tf.cast(tf.where(above & ~previous), tf.int32)  # [N, 3]: (pair, level, t)
+  run_pair, run_start = run_starts[:, 0], run_starts[:, 2]
+  run_end = tf.cast(tf.where(above & ~following)[:, 2], tf.int32)  # [N]
 
-  # Runs numbered 0, 1, ... within each row; a run's slot is row * T + its number (a row has at
-  # most T runs), and every segment outside a run goes to one extra, discarded slot.
-  previous = tf.pad(rows[:, :-1], [[0, 0], [1, 0]])
-  run_number = tf.cumsum(tf.cast(rows & ~previous, tf.int32), axis=1) - 1
-  num_slots = num_rows * length
-  slot = tf.where(rows, run_number + length * tf.range(num_rows)[:, None], num_slots)
-  time = tf.broadcast_to(tf.range(length)[None, :], tf.shape(rows))
-  run_sum = tf.math.unsorted_segment_sum(row_values, slot, num_slots + 1)[:-1]
-  run_length = tf.math.unsorted_segment_sum(tf.cast(rows, tf.int32), slot, num_slots + 1)[:-1]
-  run_end = tf.math.unsorted_segment_max(time, slot, num_slots + 1)[:-1]
-  exists = run_length > 0
-  score = tf.where(exists, run_sum / tf.cast(tf.maximum(run_length, 1), tf.float32), _NO_SCORE)
+  # Eq. 6: the mean over the run, from float64 prefix sums of each pair's values (exact enough
+  # for any T; float32 prefix sums would lose the short runs of long videos).
+  prefix = tf.pad(tf.cumsum(tf.cast(values, tf.float64), axis=1), [[0, 0], [1, 0]])  # [S, T+1]
+  run_sum = (tf.gather_nd(prefix, tf.stack([run_pair, run_end + 1], axis=1)) -
+             tf.gather_nd(prefix, tf.stack([run_pair, run_start], axis=1)))
+  run_score = tf.cast(run_sum / tf.cast(run_end - run_start + 1, tf.float64), tf.float32)
 
-  # The best proposals of each pair over all its levels: [S, L * T] -> [S, k].
-  per_pair = num_levels * length
-  score = tf.reshape(score, [num_pairs, per_pair])
-  k = tf.minimum(int(max_candidates_per_class), per_pair)
-  top_scores, top_slots = tf.math.top_k(score, k=k)
-  top_ends = tf.gather(tf.reshape(run_end, [num_pairs, per_pair]), top_slots, batch_dims=1)
-  top_lengths = tf.gather(tf.reshape(run_length, [num_pairs, per_pair]), top_slots,
-                          batch_dims=1)
-  keep = top_lengths > 0
+  # Order the runs by pair, then by decreasing score, and keep the best
+  # `max_candidates_per_class` of each pair (over all its levels).
+  by_score = tf.argsort(run_score, direction="DESCENDING", stable=True)
+  order = tf.gather(by_score, tf.argsort(tf.gather(run_pair, by_score), stable=True))
+  run_pair, run_start, run_end, run_score = (
+      tf.gather(x, order) for x in (run_pair, run_start, run_end, run_score))
+  per_pair = tf.math.unsorted_segment_sum(tf.ones_like(run_pair), run_pair, num_pairs)
+  rank = tf.range(tf.shape(run_pair)[0]) - tf.gather(tf.cumsum(per_pair, exclusive=True),
+                                                     run_pair)
+  keep = rank < int(max_candidates_per_class)
 
-  # Pack the kept proposals per video: [N] -> [B, P]. tf.where lists them pair by pair, and
-  # pairs are ordered by video, so each video's proposals are contiguous.
-  kept = tf.cast(tf.where(keep), tf.int32)  # [N, 2]: (pair, rank)
-  kept_video = tf.gather(pair_video, kept[:, 0])
-  kept_class = tf.gather(pair_class, kept[:, 0])
-  kept_score = tf.gather_nd(top_scores, kept)
-  kept_end = tf.gather_nd(top_ends, kept)
-  kept_start = kept_end - tf.gather_nd(top_lengths, kept) + 1
+  # Pack the kept proposals per video: [N] -> [B, P]. Pairs are ordered by video, so each
+  # video's proposals are contiguous.
+  kept_pair = tf.boolean_mask(run_pair, keep)
+  kept_video = tf.gather(pair_video, kept_pair)
+  kept_class = tf.gather(pair_class, kept_pair)
+  kept_start = tf.boolean_mask(run_start, keep)
+  kept_end = tf.boolean_mask(run_end, keep)
+  kept_score = tf.boolean_mask(run_score, keep)
   counts = tf.math.unsorted_segment_sum(tf.ones_like(kept_video), kept_video, batch)
   width = tf.maximum(tf.reduce_max(tf.concat([counts, [0]], axis=0)), 1)
-  position = tf.range(tf.shape(kept)[0]) - tf.gather(tf.cumsum(counts, exclusive=True),
-                                                     kept_video)
+  position = tf.range(tf.shape(kept_video)[0]) - tf.gather(tf.cumsum(counts, exclusive=True),
+                                                           kept_video)
   index = tf.stack([kept_video, position], axis=1)
   shape = tf.stack([batch, width])
   return {
@@ -265,20 +262,31 @@ def detect(fused: tf.Tensor,
   found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
                     max_candidates_per_class)
 
-  # NMS input: boxes [B, P, 1, 4] shared by all classes, scores [B, P, C] (-1 off-class).
+  # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
+  # selected classes of a video) "class slots": slot q of video b is its q-th selected class.
+  # Only the selected classes can have proposals, and the kernel's cost grows with the class
+  # axis (a per-class pass over all P boxes), so this is C = 200 -> Q = 1-3 on ActivityNet.
   starts = tf.cast(found["starts"], tf.float32)
   ends = tf.cast(found["ends"] + 1, tf.float32)
   boxes = tf.stack([tf.zeros_like(starts), starts, tf.ones_like(starts), ends], axis=-1)
-  num_classes = tf.shape(video_scores)[1]
-  own_class = tf.equal(found["classes"][:, :, None], tf.range(num_classes)[None, None, :])
-  class_scores = tf.where(own_class & found["valid"][:, :, None],
-                          found["scores"][:, :, None], _NO_SCORE)
-  nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
+  selected_int = tf.cast(selected, tf.int32)
+  slot_of_class = tf.cumsum(selected_int, axis=1, exclusive=True)  # [B, C]
+  num_slots = tf.maximum(tf.reduce_max(tf.reduce_sum(selected_int, axis=1)), 1)
+  selected_pairs = tf.cast(tf.where(selected), tf.int32)  # [S, 2]: (video, class)
+  class_of_slot = tf.scatter_nd(  # [B, Q]
+      tf.stack([selected_pairs[:, 0], tf.gather_nd(slot_of_class, selected_pairs)], axis=1),
+      selected_pairs[:, 1], tf.stack([tf.shape(selected)[0], num_slots]))
+  slot = tf.gather(slot_of_class, found["classes"], batch_dims=1)  # [B, P]
+  own_slot = tf.equal(slot[:, :, None], tf.range(num_slots)[None, None, :])
+  slot_scores = tf.where(own_slot & found["valid"][:, :, None], found["scores"][:, :, None],
+                         _NO_SCORE)
+  nmsed_boxes, nmsed_scores, nmsed_slots, num_detections = (
       tf.image.combined_non_max_suppression(
-          boxes[:, :, None, :], class_scores,
+          boxes[:, :, None, :], slot_scores,
           max_output_size_per_class=max_detections, max_total_size=max_detections,
           iou_threshold=float(cfg.nms_threshold), score_threshold=_SCORE_FLOOR,
           pad_per_class=False, clip_boxes=False))
+  nmsed_classes = tf.gather(class_of_slot, tf.cast(nmsed_slots, tf.int32), batch_dims=1)
 
   valid = tf.range(max_detections)[None, :] < num_detections[:, None]  # [B, K]
   delta = seconds_per_segment[:, None, None]
@@ -286,7 +294,7 @@ def detect(fused: tf.Tensor,
   return {
       "detection_segments": tf.where(valid[:, :, None], segments, 0.0),
       "detection_scores": tf.where(valid, nmsed_scores, 0.0),
-      "detection_classes": tf.where(valid, tf.cast(nmsed_classes, tf.int32), 0),
+      "detection_classes": tf.where(valid, nmsed_classes, 0),
       "num_detections": tf.cast(num_detections, tf.int32),
   }
 

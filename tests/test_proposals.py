@@ -414,3 +414,15 @@ def test_to_results_of_detect_outputs():
   assert results["v"][0]["label"] == "Shotput"
   np.testing.assert_allclose(results["v"][0]["segment"], [DELTA, 3 * DELTA], rtol=1e-6)
   np.testing.assert_allclose(results["v"][0]["score"], 0.9, rtol=1e-6)
+
+
+def test_eq6_score_of_a_short_run_at_the_end_of_a_long_video_is_exact():
+  # 30,000 segments at 0.3 before a one-segment run at 0.7: float32 prefix sums (~9,000 at the
+  # end, spacing ~1e-3) could not give 0.7 to 1e-6.
+  values = np.full([30000], 0.3, np.float32)
+  values[-2] = 0.7
+  out = _detect(_one_class(values), [30000], [[1.0]], _cfg(proposal_thresholds=(0.5,)))
+  assert out["num_detections"].tolist() == [1]
+  np.testing.assert_allclose(out["detection_scores"][0, 0], 0.7, rtol=1e-6)
+  np.testing.assert_allclose(out["detection_segments"][0, 0], [29998 * DELTA, 29999 * DELTA],
+                             rtol=1e-6)
