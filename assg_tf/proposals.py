@@ -219,6 +219,8 @@ def _check_inputs(fused, num_segments, video_scores, seconds_per_segment):
                     tf.shape(seconds_per_segment)[0]]), tf.fill([3], batch),
           message="detect: num_segments, video_scores and seconds_per_segment must have the "
           "batch size of the heatmap"),
+      tf.debugging.assert_positive(
+          tf.shape(fused)[1], message="detect: the heatmap needs at least one segment (T >= 1)"),
       tf.debugging.assert_non_negative(num_segments,
                                        message="detect: num_segments must be >= 0"),
       tf.debugging.assert_less_equal(

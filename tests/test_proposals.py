@@ -376,6 +376,9 @@ def test_bad_inputs_and_config_raise_clear_errors():
   with pytest.raises(ValueError, match="max_detections"):
     proposals.detect_function(_cfg(max_detections=0))
   fn = proposals.detect_function(PredictConfig())
+  with pytest.raises(tf.errors.InvalidArgumentError, match=r"at least one segment \(T >= 1\)"):
+    fn(np.zeros([1, 0, 3], np.float32), np.array([0], np.int32), np.zeros([1, 2], np.float32),
+       np.ones([1], np.float32))
   with pytest.raises(tf.errors.InvalidArgumentError, match="C \\+ 1 channels"):
     fn(fused, np.array([4], np.int32), np.zeros([1, 5], np.float32),
        np.ones([1], np.float32))
