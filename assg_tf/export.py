@@ -35,7 +35,8 @@ Choices where SPEC is silent:
 - Class names travel with the model three ways: the asset `assets/class_names.txt` (one name a
   line, index = class), the functions `class_names()` -> {"class_names": string [C]} and
   `seconds_per_segment()` -> {"seconds_per_segment": float32 scalar} of the loaded object, also
-  exported as the signatures `class_names` and `seconds_per_segment` (no inputs).
+  exported as the signatures `class_names` and `seconds_per_segment` (no inputs). Likewise
+  `feature_dims()` -> {"rgb_dim", "flow_dim"} int32, the widths of the two channel groups.
 
 `read_run` and `load_nets` rebuild a trained run from its model_dir (run.json and the .keras
 files); `assg_tf.predict` and `assg_tf.visualize` use them too.
@@ -165,6 +166,9 @@ class ServingModule(tf.Module):
                                    input_signature=[])
     self.seconds_per_segment = tf.function(
         lambda: {"seconds_per_segment": self._seconds_per_segment}, input_signature=[])
+    dims = {"rgb_dim": tf.constant(info.rgb_dim, tf.int32),
+            "flow_dim": tf.constant(info.flow_dim, tf.int32)}
+    self.feature_dims = tf.function(lambda: dict(dims), input_signature=[])
 
   def _serve(self, features, num_segments):
     # The signature's shapes are only declarations (a loaded signature or TF Serving feeds any
@@ -243,6 +247,7 @@ def export_saved_model(nets: Dict[str, keras.Model], info: input_pipeline.Datase
         "serving_default": module.serve,
         "class_names": module.class_names,
         "seconds_per_segment": module.seconds_per_segment,
+        "feature_dims": module.feature_dims,
     })
     os.rename(saved, final)
   finally:
