@@ -18,7 +18,7 @@ Steps, with the choices the paper leaves open:
 4. Cap: of each (video, class) only the `max_candidates_per_class` best-scoring proposals
    (default `MAX_CANDIDATES_PER_CLASS` = 2048, over all levels together) go on to NMS. This
    bounds the NMS input ([batch, candidates, selected classes] scores) whatever T, C and the
-   number of levels are; with fewer proposals than the cap, nothing is dropped and the result is exact.
+   number of levels are; with fewer proposals than the cap, nothing is dropped (exact result).
 5. NMS per class (greedy, by score): a proposal is dropped when its tIoU with an already kept
    proposal of the same class is strictly greater than `nms_threshold` (a tIoU exactly at the
    threshold is kept, as in TensorFlow's kernel and the usual WTAL numpy NMS). Then the
@@ -129,8 +129,13 @@ def proposals(fused: tf.Tensor,
   pairs = tf.cast(tf.where(selected), tf.int32)  # [S, 2]
   pair_video, pair_class = pairs[:, 0], pairs[:, 1]
   num_pairs = tf.shape(pairs)[0]
-  foreground = tf.transpose(fused[:, :, 1:], [0, 2, 1])  # [B, C, T]
-  values = tf.gather_nd(foreground, pairs)  # [S, T]
+  # values[s, t] = fused[video_s, t, class_s + 1], gathered without transposing the whole
+  # heatmap (B * T * C values, the largest input) to time-last.
+  grid = tf.stack([num_pairs, length])
+  values = tf.gather_nd(fused, tf.stack([
+      tf.broadcast_to(pair_video[:, None], grid),
+      tf.broadcast_to(tf.range(length)[None, :], grid),
+      tf.broadcast_to(pair_class[:, None] + 1, grid)], axis=-1))  # [S, T]
   real = tf.range(length)[None, :] < tf.gather(num_segments, pair_video)[:, None]
 
   # Every pair at every level: [S, L, T]. A run starts where the previous segment is not above

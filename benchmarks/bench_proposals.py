@@ -13,6 +13,7 @@ Prints the median and the spread (min-max) of the wall time per call, after one 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 from absl import app
@@ -55,8 +56,8 @@ def _time(fn, args, repeats):
 
 def main(argv):
   del argv
-  print(f"TF {tf.__version__}, CPU threads: intra {tf.config.threading.get_intra_op_parallelism_threads()}"
-        f" (0 = all cores); repeats {_REPEATS.value}")
+  print(f"TF {tf.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+        f"(other processes share them); {_REPEATS.value} timed calls per row")
   print(f"{'setting':<34} {'B':>2} {'T':>6} {'C':>4} {'pairs':>6} {'proposals':>9} "
         f"{'median ms':>10} {'min-max ms':>14}")
   for selection, class_threshold in (("typical", PredictConfig().class_threshold),
