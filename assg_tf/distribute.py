@@ -28,3 +28,36 @@ def create_strategy(devices: Optional[Sequence[str]] = None) -> tf.distribute.St
   if num_workers_in_tf_config() > 1:
     return tf.distribute.MultiWorkerMirroredStrategy()
   return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process writes the run's files: the only worker of a single-machine
+  strategy, or the chief (else worker 0) of a MultiWorkerMirroredStrategy cluster."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  task_type = getattr(resolver, "task_type", None)
+  task_id = getattr(resolver, "task_id", None) or 0
+  return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and
+                                          "chief" not in resolver.cluster_spec().jobs)
+
+
+def worker_dir(path: str, strategy: tf.distribute.Strategy) -> str:
+  """Where this worker writes what every worker must write (checkpoints under
+  MultiWorkerMirroredStrategy): `path` on the chief, `path/workertemp_<task id>` elsewhere (the
+  TensorFlow multi-worker convention; the caller deletes that folder after writing)."""
+  if is_chief(strategy):
+    return path
+  return os.path.join(path, f"workertemp_{strategy.cluster_resolver.task_id}")
+
+
+def distribute_dataset(strategy: tf.distribute.Strategy,
+                       dataset: tf.data.Dataset) -> tf.distribute.DistributedDataset:
+  """`strategy.experimental_distribute_dataset` with DATA auto-sharding.
+
+  Our training datasets come from tfds readers or Python generators, which FILE sharding cannot
+  split; with DATA, every worker runs the same (deterministically seeded) pipeline and keeps its
+  own share of each global batch, so N workers see exactly the batches one worker would.
+  """
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return strategy.experimental_distribute_dataset(dataset.with_options(options))

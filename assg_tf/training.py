@@ -30,6 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from assg_tf import config as config_lib
+from assg_tf import distribute
 from assg_tf import growing
 from assg_tf import losses
 
@@ -133,6 +134,12 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
     checkpoint = tf.train.Checkpoint(step=step_var, model=net, **optimizers)
   manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
                                        max_to_keep=train_cfg.keep_checkpoints)
+  # Multi-worker: every worker saves (saving may run collectives), only the chief into
+  # ckpt_dir; the others into a temporary folder deleted after each save. All restore from
+  # the chief's checkpoints.
+  chief = distribute.is_chief(strategy)
+  save_dir = distribute.worker_dir(ckpt_dir, strategy)
+  saver = manager if chief else tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=1)
   start = _restore(manager, checkpoint)
   if start >= steps:
     logging.info("%s: already trained to step %d", name, start)
@@ -140,7 +147,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
   if start:
     logging.info("%s: resuming from step %d (%s)", name, start, manager.latest_checkpoint)
 
-  dataset = strategy.experimental_distribute_dataset(make_dataset(start))
+  dataset = distribute.distribute_dataset(strategy, make_dataset(start))
   iterator = iter(dataset)
 
   @tf.function(input_signature=[iterator.element_spec])
@@ -149,7 +156,10 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in per_replica.items()}
 
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", name))
+  writer = (tf.summary.create_file_writer(os.path.join(workdir, "logs", name)) if chief
+            else tf.summary.create_noop_writer())
+  if not chief:
+    validate = None  # its score would only be logged, and only the chief logs
   t0, step = time.time(), start
   with writer.as_default():
     while step < steps:
@@ -169,7 +179,9 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
         tf.summary.scalar("validation_mAP", score, step=step)
         logging.info("%s step %d  validation mAP %.4f", name, step, score)
       if step % train_cfg.checkpoint_every == 0 or step == steps:
-        manager.save(checkpoint_number=step)
+        saver.save(checkpoint_number=step)
+        if not chief:
+          tf.io.gfile.rmtree(save_dir)
   return step
 
 
