@@ -5,6 +5,7 @@ The exported model is loaded in a fresh Python process in which `import assg_tf`
 needs TensorFlow alone. Untrained networks with random weights are enough: the test is about
 the export reproducing `inference.Predictor.forward`, not about accuracy.
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from assg_tf import export
 from assg_tf import inference
 from assg_tf import input_pipeline
 from assg_tf import model as model_lib
+from assg_tf import training
 
 RGB_DIM, FLOW_DIM, NUM_CLASSES = 6, 5, 3  # different widths: a swapped stream order shows
 DELTA = 0.64
@@ -114,6 +116,17 @@ def exported(tmp_path_factory):
   path = export.export_saved_model(nets, info, cfg, base, DELTA)
   inputs = _inputs()
   np.savez(tmp / "inputs.npz", **inputs)
+  run_dir = tmp / "run"  # the same nets as a trained run leaves them, for the command line
+  for stream, net in nets.items():
+    training.save_keras(net, str(run_dir / "models" / f"assg_{stream}.keras"))
+  with open(run_dir / "run.json", "w") as f:
+    json.dump({"dataset": "synthetic", "class_names": list(CLASS_NAMES), "rgb_dim": RGB_DIM,
+               "flow_dim": FLOW_DIM, "seconds_per_segment": DELTA, "variants": ["assg"],
+               "streams": ["rgb", "flow"], "config": dataclasses.asdict(cfg)}, f)
+  command = subprocess.Popen(
+      [sys.executable, "-m", "assg_tf.export", f"--model_dir={run_dir}",
+       f"--export_dir={tmp / 'cli_export'}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True, cwd=str(tmp))
   client = subprocess.Popen(
       [sys.executable, "-c", _CLIENT, path, str(tmp / "inputs.npz"), str(tmp / "outputs.npz"),
        str(tmp / "errors.json")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -123,6 +136,8 @@ def exported(tmp_path_factory):
        "--all"], capture_output=True, text=True, check=False, cwd=str(tmp))
   client_log = client.communicate()[0]
   assert client.returncode == 0, client_log[-3000:]
+  command_out, command_err = command.communicate()
+  assert command.returncode == 0, command_err[-3000:]
   predictor = inference.Predictor(nets, RGB_DIM, RGB_DIM + FLOW_DIM, cfg.predict)
   with np.load(tmp / "outputs.npz") as f:
     outputs = dict(f)
@@ -130,7 +145,7 @@ def exported(tmp_path_factory):
     errors = json.load(f)
   return {"base": base, "path": path, "nets": nets, "info": info, "cfg": cfg,
           "predictor": predictor, "inputs": inputs, "outputs": outputs, "errors": errors,
-          "cli": cli}
+          "cli": cli, "command_out": command_out, "cli_export": str(tmp / "cli_export")}
 
 
 @pytest.mark.parametrize("case", ["t50", "t3000", "batch2", "batch0"])
@@ -232,3 +247,15 @@ def test_config_round_trips_through_run_json():
                           variants=("cas", "assg"))
   raw = json.loads(json.dumps(__import__("dataclasses").asdict(cfg)))
   assert export.config_from_dict(raw) == cfg
+
+
+def test_command_line_exports_a_trained_run(exported):
+  path = os.path.join(exported["cli_export"], "1")
+  assert f"exported assg (flow, rgb) to {path}" in exported["command_out"]
+  serve = tf.saved_model.load(path).signatures["serving_default"]
+  inputs, outputs = exported["inputs"], exported["outputs"]
+  got = serve(features=tf.constant(inputs["batch2_features"]),
+              num_segments=tf.constant(inputs["batch2_num_segments"]))
+  for key in export.SIGNATURE_OUTPUTS:
+    np.testing.assert_allclose(got[key].numpy(), outputs[f"batch2_{key}"], rtol=1e-6, atol=1e-7,
+                               err_msg=key)
