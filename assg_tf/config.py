@@ -45,7 +45,7 @@ class CASConfig:
   # Background seeds: this fraction of each video's lowest-attention segments ...
   bg_seed_fraction: float = 0.1
   # ... plus shot changes: neighbour feature distance above this many medians.
-  shot_change_ratio: float = 3.0
+  shot_change_ratio: float = 2.0
   seeds_file: Optional[str] = None  # read seeds from this file instead of the CAS network
 
 

@@ -92,8 +92,11 @@ def _synthetic():
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Weakly-supervised temporal action localization videos (SPEC section 2)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release.",
+      "1.1.0": "Synthetic configs: shot scenes drawn from a bank shared by all videos.",
+  }
   BUILDER_CONFIGS = [
       WtalConfig(name="synthetic", synthetic_spec="synthetic",
                  description="Small synthetic videos (random layout), no files needed."),
