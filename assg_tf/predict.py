@@ -251,6 +251,15 @@ def main(argv):
   print(f"{count} detections in {len(results)} video(s) written to {FLAGS.output}")
 
 
+def _main_with_clear_errors(argv):
+  """Bad input (a ValueError naming the file or value, a missing file) ends the command with
+  its message and exit status 1, not a traceback."""
+  try:
+    main(argv)
+  except (ValueError, FileNotFoundError, FileExistsError) as e:
+    raise SystemExit(f"error: {e}") from None
+
+
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(_main_with_clear_errors)

@@ -157,18 +157,30 @@ def test_run_writes_the_activitynet_results_format(run_dir, tmp_path):
 
 def test_command_line(run_dir, tmp_path):
   videos = _videos(str(tmp_path / "in"), lengths=(15, 9), joint=False)
-  proc = subprocess.run(
-      [sys.executable, "-m", "assg_tf.predict", "--model_dir", run_dir["root"],
-       "--features", str(tmp_path / "in" / "rgb"), "--flow_features",
-       str(tmp_path / "in" / "flow"), "--output", str(tmp_path / "out.json")],
-      capture_output=True, text=True, cwd=str(tmp_path), check=False)
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  np.save(tmp_path / "wide.npy", np.zeros([5, RGB_DIM + FLOW_DIM + 2], np.float32))
+  commands = {
+      "good": ["--model_dir", run_dir["root"], "--features", str(tmp_path / "in" / "rgb"),
+               "--flow_features", str(tmp_path / "in" / "flow"),
+               "--output", str(tmp_path / "out.json")],
+      "bad": ["--export_dir", run_dir["export"], "--features", str(tmp_path / "wide.npy"),
+              "--output", str(tmp_path / "bad.json")],
+  }
+  procs = {name: subprocess.Popen([sys.executable, "-m", "assg_tf.predict", *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=str(tmp_path)) for name, args in commands.items()}
+  (out, err), (_, bad_err) = (procs[name].communicate() for name in ("good", "bad"))
+  assert procs["good"].returncode == 0, err[-2000:]
   with open(tmp_path / "out.json") as f:
     results = json.load(f)["results"]
   want = _one_by_one(run_dir["nets"]["assg"], run_dir["cfg"], videos)
   _assert_same_results(results, want)
   count = sum(len(d) for d in want.values())
-  assert f"{count} detections in 2 video(s) written to" in proc.stdout
+  assert f"{count} detections in 2 video(s) written to" in out
+  # Bad input: the message naming the file, exit status 1, no traceback, no output file.
+  assert procs["bad"].returncode == 1
+  assert f"error: {tmp_path / 'wide.npy'}: features of shape (5, 9), expected width 7" in bad_err
+  assert "Traceback" not in bad_err
+  assert not (tmp_path / "bad.json").exists()
 
 
 def test_bad_features_name_the_file(tmp_path):
