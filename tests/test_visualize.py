@@ -19,6 +19,7 @@ from assg_tf import training
 from assg_tf import visualize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+THETA = 0.2  # theta_g of the test run (the paper's 0.99 rarely grows random networks)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,8 @@ def run_dir(tmp_path_factory):
   data_dir = str(root / "tfds")
   cfg = config_lib.Config(
       data=config_lib.DataConfig(dataset="synthetic", data_dir=data_dir),
-      model=config_lib.ModelConfig(hidden_dim=16, growing_threshold_fg=0.3,
-                                   growing_threshold_bg=0.3),
+      model=config_lib.ModelConfig(hidden_dim=16, growing_threshold_fg=THETA,
+                                   growing_threshold_bg=THETA),
       cas=config_lib.CASConfig(hidden_dim=16, attention_dim=8),
       variants=("cas", "assg"), model_dir=str(root / "run"))
   train, info = input_pipeline.load_split(cfg.data, "train")
@@ -48,7 +49,14 @@ def run_dir(tmp_path_factory):
   test_example = next(test.as_numpy_iterator())
   train_id = train_example["video_id"].decode()
   label = int(np.flatnonzero(train_example["labels"])[0])
-  stored = {"rgb": np.array([[0, 0], [1, 0], [5, label + 1], [6, label + 1]], np.int32),
+  # A foreground seed of the rgb stream where eq. 1 lets it grow: segment t + 1 qualifies
+  # (class c above theta_g and the argmax over the background and the video's labels).
+  rgb_heat = nets["assg"]["rgb"](train_example["rgb"][None])["heatmaps"].numpy()[0]
+  allowed = np.concatenate([[True], train_example["labels"] > 0.5])
+  restricted = np.where(allowed, rgb_heat, -1.0)
+  qualifies = (restricted.argmax(-1) == label + 1) & (rgb_heat[:, label + 1] >= THETA)
+  t = int(np.flatnonzero(qualifies[1:])[0])  # seed at t, t + 1 qualifies
+  stored = {"rgb": np.array([[0, 0], [1, 0], [t, label + 1]], np.int32),
             "flow": np.array([[2, 0], [9, label + 1]], np.int32)}
   for stream, coords in stored.items():
     seeds_lib.save_seeds(os.path.join(cfg.model_dir, "seeds", f"{stream}.npz"),
@@ -105,10 +113,11 @@ def test_training_video_maps_use_the_stored_seeds(run_dir):
     x = np.concatenate([example["rgb"], example["flow"]], 1)[None, :, lo:hi]
     grown = growing.grow(run_dir["nets"]["assg"][stream](x)["heatmaps"], dense,
                          np.ones([1, length], np.float32), example["labels"][None],
-                         tf.constant(0.3), tf.constant(0.3)).numpy()[0]
+                         tf.constant(THETA), tf.constant(THETA)).numpy()[0]
     np.testing.assert_array_equal(maps["grown"][stream]["fg"], grown[:, run_dir["label"] + 1] > 0)
     np.testing.assert_array_equal(maps["grown"][stream]["bg"], grown[:, 0] > 0)
-    assert maps["grown"][stream]["fg"].sum() > seeds["fg"].sum()  # theta_g = 0.3: it grows
+  rgb = maps["grown"]["rgb"]["fg"]
+  assert rgb.sum() > maps["seeds"]["rgb"]["fg"].sum()  # the rgb seed grew (see the fixture)
 
 
 def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
