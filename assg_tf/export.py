@@ -172,8 +172,8 @@ class ServingModule(tf.Module):
 
   def _serve(self, features, num_segments):
     # The signature's shapes are only declarations (a loaded signature or TF Serving feeds any
-    # shape); EnsureShape checks rank and width at run time, which a tf.rank / tf.shape
-    # comparison would not: grappler folds those from the declared shapes.
+    # shape). EnsureShape checks rank and width at run time; an assertion on tf.rank would not
+    # (grappler folds the rank to the declared 3).
     features = tf.ensure_shape(features, [None, None, self._feature_dim])
     num_segments = tf.ensure_shape(num_segments, [None])
     batch, length = tf.shape(features)[0], tf.shape(features)[1]
@@ -249,7 +249,11 @@ def export_saved_model(nets: Dict[str, keras.Model], info: input_pipeline.Datase
         "seconds_per_segment": module.seconds_per_segment,
         "feature_dims": module.feature_dims,
     })
-    os.rename(saved, final)
+    try:
+      os.rename(saved, final)  # atomic; fails if another export took this version meanwhile
+    except OSError as e:
+      raise FileExistsError(f"{final} appeared while exporting (another export running?); "
+                            "nothing was overwritten") from e
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   return final
