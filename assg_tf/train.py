@@ -90,7 +90,8 @@ def format_table(metrics: Dict) -> str:
   return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
-def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info):
+def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info,
+                          save: bool = True):
   """The stream's initial seeds: the user's file, the stored file of an earlier run, or the
   CAS network's (then stored in OUT/seeds/<stream>.npz)."""
   channels = len(info.class_names) + 1
@@ -100,25 +101,30 @@ def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, i
   if os.path.exists(path):
     return seeds_lib.load_seeds(path, channels)
   seeds = training.compute_seeds(cas_net, train, cfg, info, stream)
-  seeds_lib.save_seeds(path, seeds, channels)
+  if save:
+    seeds_lib.save_seeds(path, seeds, channels)
   return seeds
 
 
 def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test, info):
   """Steps 2 and 3 on given splits (datasets of examples); returns (nets, metrics).
 
-  `nets` maps each variant to its {stream: network}; `metrics` is what metrics.json holds.
+  `nets` maps each variant to its {stream: network}; `metrics` is what metrics.json holds
+  (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+  # Under MultiWorkerMirroredStrategy every worker trains; only the chief writes and evaluates.
+  chief = distribute.is_chief(strategy)
   # What predict/export/visualize need to rebuild the run without the data.
-  write_json(os.path.join(cfg.model_dir, "run.json"), {
-      "dataset": cfg.data.dataset, "class_names": list(class_names),
-      "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
-      "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
-      "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
+  if chief:
+    write_json(os.path.join(cfg.model_dir, "run.json"), {
+        "dataset": cfg.data.dataset, "class_names": list(class_names),
+        "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
+        "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
+        "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
 
   predictors = {}  # one traced forward pass per network, reused at every validation
 
@@ -142,15 +148,17 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
       nets["cas"][stream] = cas_net
     variants = model_lib.variants_to_train(cfg.variants)
     if variants:
-      seeds = load_or_compute_seeds(cfg, stream, cas_net, train, info)
+      seeds = load_or_compute_seeds(cfg, stream, cas_net, train, info, save=chief)
     for variant in variants:
       nets[variant][stream] = training.train_assg(cfg, strategy, info, train, seeds, stream,
                                                   variant, validate if has_validation else None)
-    for variant in cfg.variants:
+    for variant in cfg.variants if chief else ():
       training.save_keras(nets[variant][stream],
                           os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
 
   # 3. Evaluation on the test split.
+  if not chief:
+    return nets, None
   metrics = {"dataset": cfg.data.dataset, "subset": cfg.data.test_split,
              "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
   for variant in cfg.variants:
@@ -178,6 +186,8 @@ def main(argv):
 
   # 2-3. Seeds, SSG / ASSG and evaluation.
   nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
+  if metrics is None:  # a non-chief worker of a multi-worker run: the chief reports
+    return
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
         + format_table(metrics))
 
