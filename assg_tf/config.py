@@ -57,6 +57,7 @@ class ModelConfig:
   growing_threshold_bg: float = 0.99  # theta_g for the background (paper 4.2)
   erasing_threshold: float = 0.4  # theta_a (paper 4.2)
   pooling: str = "sap"  # sap | gap | gmp (Table 1)
+  seeding_loss: str = "paper"  # paper (eq. 4) | balanced (fg and bg normalised apart, DSRG)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,7 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "growing_threshold_bg": ("model", "growing_threshold_bg", "theta_g, background."),
     "erasing_threshold": ("model", "erasing_threshold", "theta_a of the erasing step."),
     "pooling": ("model", "pooling", "Classifier pooling: sap, gap or gmp."),
+    "seeding_loss": ("model", "seeding_loss", "paper (eq. 4) or balanced (fg/bg apart)."),
     # Training (Algorithm 1).
     "learning_rate": ("train", "learning_rate", "Adam learning rate of ASSG."),
     "assg_steps": ("train", "steps", "ASSG training steps per stream."),
@@ -135,6 +136,8 @@ def validate(cfg: config_lib.Config) -> None:
   checks = [
       (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
        "one of sap, gap, gmp"),
+      (cfg.model.seeding_loss in ("paper", "balanced"), "--seeding_loss",
+       cfg.model.seeding_loss, "paper or balanced"),
       (set(cfg.variants) <= {"cas", "ssg", "assg"} and cfg.variants, "--variants",
        cfg.variants, "a non-empty list of cas, ssg, assg"),
       (set(cfg.streams) <= {"rgb", "flow"} and cfg.streams, "--streams", cfg.streams,

@@ -23,6 +23,23 @@ def seeding_loss(heatmap_logits, grown):
   return -total / tf.maximum(count, 1.0)
 
 
+def balanced_seeding_loss(heatmap_logits, grown):
+  """Eq. 4 with the foreground and background terms normalised separately, per video.
+
+  -1/|T_fg| sum_{c >= 1} sum_{t in T_c} log H[c, t] - 1/|T_0| sum_{t in T_0} log H[0, t]:
+  the seeding loss of DSRG [8], the growing method ASSG adapts. Eq. 4 divides both by the
+  total count, so when background regions grow over most of a video the few foreground
+  segments weigh almost nothing; here each side weighs the same. An option
+  (`ModelConfig.seeding_loss="balanced"`), not the paper's default.
+  """
+  log_h = tf.nn.log_softmax(heatmap_logits, axis=-1)
+  fg_total = tf.reduce_sum(grown[..., 1:] * log_h[..., 1:], axis=[1, 2])
+  fg_count = tf.reduce_sum(grown[..., 1:], axis=[1, 2])
+  bg_total = tf.reduce_sum(grown[..., 0] * log_h[..., 0], axis=1)
+  bg_count = tf.reduce_sum(grown[..., 0], axis=1)
+  return -fg_total / tf.maximum(fg_count, 1.0) - bg_total / tf.maximum(bg_count, 1.0)
+
+
 def classification_loss(video_logits, labels):
   """Eq. 5: -sum_c ŷ_c log softmax(SAP)_c with ŷ the multi-hot label normalised to sum 1.
 

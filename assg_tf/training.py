@@ -74,6 +74,8 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
 def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.ModelConfig,
                       global_batch_size: int, feature_slice, with_classifier: bool):
   """One iteration of Algorithm 1 on one replica's share of a batch."""
+  seeding_loss = {"paper": losses.seeding_loss,
+                  "balanced": losses.balanced_seeding_loss}[cfg.seeding_loss]
   theta_fg = tf.constant(cfg.growing_threshold_fg, tf.float32)
   theta_bg = tf.constant(cfg.growing_threshold_bg, tf.float32)
 
@@ -91,7 +93,7 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
       out = net(x, training=True)
       grown = growing.grow(out["heatmaps"], seeds, mask, labels, theta_fg, theta_bg)
       seed_loss = losses.replica_mean(
-          losses.seeding_loss(out["heatmap_logits"], grown), global_batch_size)
+          seeding_loss(out["heatmap_logits"], grown), global_batch_size)
     variables = net.trainable_variables
     seed_optimizer.apply_gradients(zip(tape.gradient(seed_loss, variables), variables))
     metrics = {

@@ -41,3 +41,14 @@ def test_attention_sparsity_mean_over_real_segments():
 def test_replica_mean_divides_by_the_global_batch():
   got = losses.replica_mean(tf.constant([1.0, 3.0]), global_batch_size=8).numpy()
   assert got == pytest.approx(0.5)
+
+
+def test_balanced_seeding_loss_weighs_foreground_and_background_apart():
+  # 3 segments, channels bg, c0. Softmax rows: (0.2, 0.8), (0.5, 0.5), (0.9, 0.1).
+  logits = np.log(np.array([[[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]]], np.float32))
+  grown = np.array([[[0, 1], [1, 0], [1, 0]]], np.float32)  # T_0 = {1, 2}, T_1 = {0}
+  got = losses.balanced_seeding_loss(tf.constant(logits), tf.constant(grown)).numpy()
+  expected = -np.log(0.8) - (np.log(0.5) + np.log(0.9)) / 2
+  np.testing.assert_allclose(got, [expected], rtol=1e-6)
+  paper = losses.seeding_loss(tf.constant(logits), tf.constant(grown)).numpy()
+  np.testing.assert_allclose(paper, [-(np.log(0.8) + np.log(0.5) + np.log(0.9)) / 3], rtol=1e-6)
