@@ -78,6 +78,8 @@ class PredictConfig:
   # Classes whose video-level score reaches this are localised (the top class always is).
   class_threshold: float = 0.1
   proposal_thresholds: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+  # "mean": eq. 6; "contrast": eq. 6 minus the mean just outside the run (see proposals.py).
+  proposal_score: str = "mean"
   nms_threshold: float = 0.5
   max_detections: int = 100  # per video, after NMS
 

@@ -59,6 +59,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "rgb_weight": ("predict", "rgb_weight", "lambda: weight of the rgb heatmap (eq. 6)."),
     "class_threshold": ("predict", "class_threshold", "Video score to localise a class."),
     "proposal_thresholds": ("predict", "proposal_thresholds", "Heatmap thresholds."),
+    "proposal_score": ("predict", "proposal_score", "mean (eq. 6) or contrast (eq. 6 minus "
+                       "the outer mean)."),
     "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
     # Evaluation (SPEC section 4).

@@ -46,10 +46,12 @@ from assg_tf.config import PredictConfig
 # Proposals per (video, class), over all levels, that go on to NMS (the best by score).
 MAX_CANDIDATES_PER_CLASS = 2048
 
-# Score of the padding slots of the NMS input; real eq. 6 scores are means of probabilities,
-# so >= 0 and above `_SCORE_FLOOR`, which the NMS uses as its (strict) score threshold.
-_NO_SCORE = -1.0
-_SCORE_FLOOR = -0.5
+# Score of the padding slots of the NMS input; real scores are means of probabilities (eq. 6,
+# in [0, 1]) or differences of two such means ("contrast", in [-1, 1]), so always above
+# `_SCORE_FLOOR`, which the NMS uses as its (strict) score threshold.
+_NO_SCORE = -3.0
+_SCORE_FLOOR = -2.5
+SCORES = ("mean", "contrast")
 
 OUTPUT_KEYS = ("detection_segments", "detection_scores", "detection_classes", "num_detections")
 
@@ -96,7 +98,8 @@ def proposals(fused: tf.Tensor,
               num_segments: tf.Tensor,
               selected: tf.Tensor,
               thresholds: Sequence[float],
-              max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS) -> Dict[str, tf.Tensor]:
+              max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS,
+              score: str = "mean") -> Dict[str, tf.Tensor]:
   """Multi-threshold proposals with their eq. 6 scores, packed per video (before NMS).
 
   Args:
@@ -106,6 +109,11 @@ def proposals(fused: tf.Tensor,
     thresholds: the levels theta.
     max_candidates_per_class: of each (video, class), keep only this many best-scoring
       proposals (over all levels).
+    score: "mean", eq. 6; or "contrast", eq. 6 minus the mean over the outer band of
+      ceil(length / 4) segments on each side of the run (clipped to the video), the
+      outer-inner contrast of AutoLoc / W-TALC / BaS-Net. Eq. 6 alone ranks a short fragment at
+      an action's peak above the whole action (its mean is higher), so the fragments become
+      false positives ranked first; the contrast favours runs whose surroundings are low.
 
   Returns:
     A dict of [B, P] tensors, P = max(1, most proposals of a video): `starts`, `ends` int32
@@ -153,7 +161,20 @@ def proposals(fused: tf.Tensor,
   prefix = tf.pad(tf.cumsum(tf.cast(values, tf.float64), axis=1), [[0, 0], [1, 0]])  # [S, T+1]
   run_sum = (tf.gather_nd(prefix, tf.stack([run_pair, run_end + 1], axis=1)) -
              tf.gather_nd(prefix, tf.stack([run_pair, run_start], axis=1)))
-  run_score = tf.cast(run_sum / tf.cast(run_end - run_start + 1, tf.float64), tf.float32)
+  run_length = run_end - run_start + 1
+  run_score = run_sum / tf.cast(run_length, tf.float64)
+  if score == "contrast":
+    band = (run_length + 3) // 4
+    limit = tf.gather(tf.gather(num_segments, pair_video), run_pair)
+    left0 = tf.maximum(run_start - band, 0)
+    right1 = tf.minimum(run_end + 1 + band, limit)
+    at = lambda t: tf.gather_nd(prefix, tf.stack([run_pair, t], axis=1))
+    outer_sum = (at(run_start) - at(left0)) + (at(right1) - at(run_end + 1))
+    outer_count = tf.cast((run_start - left0) + (right1 - run_end - 1), tf.float64)
+    run_score -= tf.math.divide_no_nan(outer_sum, outer_count)
+  elif score != "mean":
+    raise ValueError(f"proposal score {score!r}: expected one of {SCORES}")
+  run_score = tf.cast(run_score, tf.float32)
 
   # Order the runs by pair, then by decreasing score, and keep the best
   # `max_candidates_per_class` of each pair (over all its levels).
@@ -198,6 +219,9 @@ def _check_config(cfg: PredictConfig) -> None:
           f"PredictConfig.proposal_thresholds must be probabilities in [0, 1], got {level}.")
   if not 0.0 <= float(cfg.nms_threshold) <= 1.0:
     raise ValueError(f"PredictConfig.nms_threshold must be in [0, 1], got {cfg.nms_threshold}.")
+  if cfg.proposal_score not in SCORES:
+    raise ValueError(f"PredictConfig.proposal_score must be one of {SCORES}, got "
+                     f"{cfg.proposal_score!r}.")
   if int(cfg.max_detections) < 1:
     raise ValueError(f"PredictConfig.max_detections must be >= 1, got {cfg.max_detections}.")
 
@@ -267,7 +291,7 @@ def detect(fused: tf.Tensor,
 
   selected = select_classes(video_scores, cfg.class_threshold)
   found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
-                    max_candidates_per_class)
+                    max_candidates_per_class, cfg.proposal_score)
 
   # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
   # selected classes of a video) "class slots": slot q of video b is its q-th selected class.

@@ -429,3 +429,33 @@ def test_eq6_score_of_a_short_run_at_the_end_of_a_long_video_is_exact():
   np.testing.assert_allclose(out["detection_scores"][0, 0], 0.7, rtol=1e-6)
   np.testing.assert_allclose(out["detection_segments"][0, 0], [29998 * DELTA, 29999 * DELTA],
                              rtol=1e-6)
+
+
+def test_contrast_score_prefers_the_whole_action_over_its_peak():
+  # One class; a peak (0.9) inside a plateau (0.6) surrounded by background (0.0).
+  values = np.array([0.0] * 4 + [0.6] * 4 + [0.9] * 2 + [0.6] * 4 + [0.0] * 6, np.float32)
+  fused = np.stack([1.0 - values, values], -1)[None]
+  base = PredictConfig(class_threshold=0.0, proposal_thresholds=(0.5, 0.8),
+                                  nms_threshold=0.9, max_detections=5)
+  outs = {}
+  for score in ("mean", "contrast"):
+    cfg = dataclasses.replace(base, proposal_score=score)
+    out = proposals.detect(tf.constant(fused), tf.constant([20]), tf.constant([[1.0]]),
+                           tf.constant([1.0]), cfg)
+    n = int(out["num_detections"][0])
+    outs[score] = [(tuple(out["detection_segments"][0, i].numpy()),
+                    float(out["detection_scores"][0, i])) for i in range(n)]
+  # Mean (eq. 6): the peak [8, 10) scores 0.9, the whole action [4, 14) 0.66: peak first.
+  assert outs["mean"][0][0] == (8.0, 10.0)
+  assert outs["mean"][0][1] == pytest.approx(0.9)
+  assert outs["mean"][1][1] == pytest.approx(0.66)
+  # Contrast: peak 0.9 - 0.6 (band of 1 each side) = 0.3; action 0.66 - 0 (bands of 3) = 0.66.
+  assert outs["contrast"][0][0] == (4.0, 14.0)
+  assert outs["contrast"][0][1] == pytest.approx(0.66)
+  assert outs["contrast"][1][1] == pytest.approx(0.3)
+
+
+def test_unknown_proposal_score_is_refused():
+  with pytest.raises(ValueError, match="proposal_score must be one of"):
+    proposals.detect(tf.zeros([1, 3, 2]), tf.constant([3]), tf.ones([1, 1]), tf.ones([1]),
+                     PredictConfig(proposal_score="max"))
