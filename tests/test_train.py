@@ -1,0 +1,66 @@
+"""`python -m assg_tf.train` end to end on the tiny synthetic dataset, and its resume."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(model_dir, data_dir, *extra):
+  cmd = [sys.executable, "-m", "assg_tf.train",
+         f"--flagfile={os.path.join(REPO, 'configs', 'synthetic.flags')}",
+         f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--cas_steps=6",
+         "--assg_steps=4", "--checkpoint_every=2", "--log_every=2", "--validate_every=4",
+         "--num_segments=32", "--hidden_dim=32", "--cas_hidden_dim=32", "--variants=cas,ssg,assg",
+         *extra]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("train")
+  result = _train(root / "out", root / "tfds")
+  assert result.returncode == 0, result.stderr[-3000:]
+  return root, result
+
+
+def test_metrics_json_has_the_contract_keys(run):
+  root, result = run
+  metrics = json.loads((root / "out" / "metrics.json").read_text())
+  assert metrics["dataset"] == "synthetic" and metrics["subset"] == "test"
+  assert metrics["tiou_thresholds"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+  for variant in ("cas", "ssg", "assg"):
+    m = metrics[variant]
+    assert len(m["mAP"]) == 7
+    assert all(0.0 <= x <= 1.0 for x in m["mAP"])
+    assert m["average_mAP"] == pytest.approx(sum(m["mAP"]) / 7)
+    assert m["average_mAP_0.1_0.5"] == pytest.approx(sum(m["mAP"][:5]) / 5)
+    assert 0.0 <= m["classification_mAP"] <= 1.0
+  assert "assg" in result.stdout and "tIoU" in result.stdout  # the printed table
+
+
+def test_outputs_predictions_models_export(run):
+  root, _ = run
+  out = root / "out"
+  for variant in ("cas", "ssg", "assg"):
+    results = json.loads((out / "predictions" / f"{variant}.json").read_text())["results"]
+    assert len(results) == 60  # every test video of the tiny dataset
+    for stream in ("rgb", "flow"):
+      assert (out / "models" / f"{variant}_{stream}.keras").is_file()
+  assert (out / "seeds" / "rgb.npz").is_file() and (out / "seeds" / "flow.npz").is_file()
+  assert (out / "export" / "1" / "saved_model.pb").is_file()
+  run_json = json.loads((out / "run.json").read_text())
+  assert run_json["rgb_dim"] == run_json["flow_dim"] == 32
+
+
+def test_rerun_resumes_every_stage_instead_of_training_again(run):
+  root, _ = run
+  result = _train(root / "out", root / "tfds", "--assg_steps=6")
+  assert result.returncode == 0, result.stderr[-3000:]
+  log = result.stderr
+  assert "cas_rgb: already trained to step 6" in log
+  assert "assg_flow: resuming from step 4" in log
+  assert (root / "out" / "export" / "2" / "saved_model.pb").is_file()

@@ -1,0 +1,101 @@
+"""The training loop (Algorithm 1): losses fall, checkpoints resume, corruption is named."""
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from assg_tf import config as config_lib
+from assg_tf import distribute, input_pipeline, synthetic, training
+
+SPEC = dataclasses.replace(synthetic.SPECS["synthetic"], num_train_videos=16,
+                           num_test_videos=4, feature_dim=16, num_classes=4)
+
+
+@pytest.fixture(scope="module")
+def data():
+  videos = list(synthetic.generate_split(SPEC, "train"))
+  examples = input_pipeline.from_examples(lambda: videos, SPEC.num_classes, 16, 16).cache()
+  info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(SPEC)), 16, 16, len(videos))
+  return examples, info
+
+
+def _cfg(model_dir, cas_steps=30, assg_steps=30):
+  return config_lib.Config(
+      model_dir=str(model_dir),
+      data=config_lib.DataConfig(num_segments=32, batch_size=4, shuffle_buffer=16),
+      cas=config_lib.CASConfig(hidden_dim=32, attention_dim=16, steps=cas_steps,
+                               learning_rate=1e-3),
+      model=config_lib.ModelConfig(hidden_dim=32),
+      train=config_lib.TrainConfig(steps=assg_steps, learning_rate=1e-3, checkpoint_every=10,
+                                   log_every=10, validate_every=1000))
+
+
+def _scalars(logdir, tag):
+  from tensorboard.backend.event_processing import event_accumulator
+  acc = event_accumulator.EventAccumulator(logdir, size_guidance={"tensors": 0})
+  acc.Reload()
+  return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+
+def test_cas_then_assg_losses_fall_and_seeds_cover_the_labelled_classes(data, tmp_path):
+  examples, info = data
+  cfg = _cfg(tmp_path)
+  strategy = distribute.create_strategy()
+  tf.random.set_seed(0)
+  cas_net = training.train_cas(cfg, strategy, info, examples, "flow")
+  cas_loss = _scalars(str(tmp_path / "logs" / "cas_flow"), "loss")
+  assert cas_loss[-1][1] < cas_loss[0][1]
+
+  seeds = training.compute_seeds(cas_net, examples, cfg, info, "flow")
+  assert len(seeds) == SPEC.num_train_videos
+  for video in synthetic.generate_split(SPEC, "train"):
+    coords = seeds[video["video_id"]]
+    fg_channels = set(coords[coords[:, 1] > 0, 1] - 1)
+    assert fg_channels == set(np.flatnonzero(video["labels"]))  # every label, no other class
+    assert (coords[:, 1] == 0).any()  # some background
+
+  training.train_assg(cfg, strategy, info, examples, seeds, "flow", "assg")
+  seed_loss = _scalars(str(tmp_path / "logs" / "assg_flow"), "seed_loss")
+  class_loss = _scalars(str(tmp_path / "logs" / "assg_flow"), "class_loss")
+  assert seed_loss[-1][1] < seed_loss[0][1]
+  assert class_loss[-1][1] < class_loss[0][1]
+  assert [s for s, _ in seed_loss] == [10, 20, 30]
+
+
+def test_resume_continues_from_the_saved_step(data, tmp_path):
+  examples, info = data
+  strategy = distribute.create_strategy()
+  training.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
+  ckpt_dir = tmp_path / "checkpoints" / "cas_rgb"
+  assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-20")
+  # A second run to 30 steps starts at 20: only steps 21..30 are logged again.
+  net = training.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
+  assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-30")
+  steps = [s for s, _ in _scalars(str(tmp_path / "logs" / "cas_rgb"), "loss")]
+  assert sorted(steps) == [10, 20, 30]
+  # Resumed weights equal the checkpoint's.
+  again = training.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
+  for a, b in zip(net.weights, again.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_corrupted_checkpoint_is_named(data, tmp_path):
+  examples, info = data
+  strategy = distribute.create_strategy()
+  training.train_cas(_cfg(tmp_path, cas_steps=10), strategy, info, examples, "rgb")
+  ckpt_dir = tmp_path / "checkpoints" / "cas_rgb"
+  data_file = [f for f in os.listdir(ckpt_dir) if f.startswith("ckpt-10.data")][0]
+  (ckpt_dir / data_file).write_bytes(b"garbage")
+  with pytest.raises(training.CorruptCheckpointError, match="ckpt-10 cannot be restored"):
+    training.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
+
+
+def test_keras_file_is_written_atomically(tmp_path):
+  from assg_tf import model as model_lib
+  net = model_lib.build_net("assg", 3, 5, config_lib.Config(
+      model=config_lib.ModelConfig(hidden_dim=4)))
+  path = str(tmp_path / "m" / "assg_rgb.keras")
+  training.save_keras(net, path)
+  assert os.listdir(tmp_path / "m") == ["assg_rgb.keras"]
