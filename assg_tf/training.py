@@ -45,7 +45,7 @@ def _restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoin
     return 0
   try:
     checkpoint.restore(path).assert_existing_objects_matched()
-  except (tf.errors.OpError, AssertionError, ValueError) as e:
+  except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError) as e:
     raise CorruptCheckpointError(
         f"checkpoint {path} cannot be restored ({type(e).__name__}: {e}); delete the folder "
         f"{os.path.dirname(path)} to train this stage from scratch") from e
