@@ -81,6 +81,10 @@ class PredictConfig:
   # "mean": eq. 6; "contrast": eq. 6 minus the mean just outside the run (see proposals.py).
   proposal_score: str = "mean"
   nms_threshold: float = 0.5
+  # Which network's video-level class scores pick the classes to localise (and are served as
+  # video_scores): "own" = the variant's own classifier (SAP without erasing for SSG/ASSG);
+  # "cas" = the CAS seed network's, which is trained for classification alone.
+  video_scores: str = "own"
   max_detections: int = 100  # per video, after NMS
 
 

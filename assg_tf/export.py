@@ -140,6 +140,15 @@ def load_nets(model_dir: str, variant: str = "assg",
   return nets
 
 
+def load_score_nets(model_dir: str, cfg: config_lib.Config, variant: str,
+                    streams: Sequence[str]) -> Optional[Dict[str, keras.Model]]:
+  """The CAS networks when `cfg.predict.video_scores` is "cas" (they give the class scores),
+  else None."""
+  if cfg.predict.video_scores != "cas":
+    return None
+  return load_nets(model_dir, "cas", streams)
+
+
 # ---------------------------------------------------------------------------------------------
 # The SavedModel.
 
@@ -149,12 +158,15 @@ class ServingModule(tf.Module):
 
   def __init__(self, nets: Dict[str, keras.Model], info: input_pipeline.DatasetInfo,
                predict_cfg: config_lib.PredictConfig, seconds_per_segment: float,
-               class_names_file: str):
+               class_names_file: str, score_nets: Optional[Dict[str, keras.Model]] = None):
     super().__init__(name="assg_serving")
     feature_dim = info.rgb_dim + info.flow_dim
     self._feature_dim = feature_dim
     self.nets = dict(nets)  # tracked: the variables are saved with the module
-    self._predictor = inference.Predictor(self.nets, info.rgb_dim, feature_dim, predict_cfg)
+    # tracked too: the CAS networks that give the class scores (PredictConfig.video_scores).
+    self.score_nets = dict(score_nets) if score_nets else {}
+    self._predictor = inference.Predictor(self.nets, info.rgb_dim, feature_dim, predict_cfg,
+                                          score_nets=self.score_nets or None)
     self._class_names = tf.constant(list(info.class_names), tf.string)
     self._seconds_per_segment = tf.constant(float(seconds_per_segment), tf.float32)
     self.class_names_asset = tf.saved_model.Asset(class_names_file)
@@ -207,7 +219,8 @@ def _next_version(export_base: str) -> int:
 
 def export_saved_model(nets: Dict[str, keras.Model], info: input_pipeline.DatasetInfo,
                        cfg: config_lib.Config, export_base: str, seconds_per_segment: float,
-                       version: Optional[int] = None) -> str:
+                       version: Optional[int] = None,
+                       score_nets: Optional[Dict[str, keras.Model]] = None) -> str:
   """Writes the SavedModel of `nets` ({stream: net}) to `export_base/<version>/`.
 
   Args:
@@ -218,6 +231,7 @@ def export_saved_model(nets: Dict[str, keras.Model], info: input_pipeline.Datase
     export_base: the folder TF Serving watches (created if missing).
     seconds_per_segment: delta, the time base of the features, baked into the export.
     version: the version folder; None = one more than the largest existing one (1 if none).
+    score_nets: the CAS networks, needed when cfg.predict.video_scores is "cas".
 
   Returns:
     The path of the written version folder.
@@ -241,7 +255,8 @@ def export_saved_model(nets: Dict[str, keras.Model], info: input_pipeline.Datase
     names_file = os.path.join(tmp, CLASS_NAMES_ASSET)  # copied into assets/ by the save
     with open(names_file, "w", encoding="utf-8") as f:
       f.write("".join(f"{name}\n" for name in info.class_names))
-    module = ServingModule(nets, info, cfg.predict, seconds_per_segment, names_file)
+    module = ServingModule(nets, info, cfg.predict, seconds_per_segment, names_file,
+                           score_nets)
     saved = os.path.join(tmp, "model")
     tf.saved_model.save(module, saved, signatures={
         "serving_default": module.serve,
@@ -282,9 +297,11 @@ def main(argv):
     raise app.UsageError("--model_dir is required")
   run = read_run(FLAGS.model_dir)
   nets = load_nets(FLAGS.model_dir, FLAGS.variant, run["streams"])
-  path = export_saved_model(nets, run_info(run), config_from_dict(run["config"]),
+  cfg = config_from_dict(run["config"])
+  path = export_saved_model(nets, run_info(run), cfg,
                             FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export"),
-                            float(run["seconds_per_segment"]), FLAGS.version)
+                            float(run["seconds_per_segment"]), FLAGS.version,
+                            load_score_nets(FLAGS.model_dir, cfg, FLAGS.variant, run["streams"]))
   print(f"exported {FLAGS.variant} ({', '.join(sorted(nets))}) to {path}")
 
 

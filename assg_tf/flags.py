@@ -62,6 +62,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "proposal_score": ("predict", "proposal_score", "mean (eq. 6) or contrast (eq. 6 minus "
                        "the outer mean)."),
     "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
+    "video_scores": ("predict", "video_scores", "Class scores from the variant's own "
+                     "classifier (own) or from the CAS seed network (cas)."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
     # Evaluation (SPEC section 4).
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),
@@ -138,6 +140,8 @@ def validate(cfg: config_lib.Config) -> None:
   checks = [
       (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
        "one of sap, gap, gmp"),
+      (cfg.predict.video_scores in ("own", "cas"), "--video_scores",
+       cfg.predict.video_scores, "own or cas"),
       (cfg.model.seeding_loss in ("paper", "balanced"), "--seeding_loss",
        cfg.model.seeding_loss, "paper or balanced"),
       (set(cfg.variants) <= {"cas", "ssg", "assg"} and cfg.variants, "--variants",

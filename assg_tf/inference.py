@@ -21,8 +21,12 @@ class Predictor:
   """Heatmaps, video scores and detections of a dict of trained stream networks."""
 
   def __init__(self, nets: Dict[str, object], rgb_dim: int, feature_dim: int,
-               cfg: config_lib.PredictConfig):
+               cfg: config_lib.PredictConfig, score_nets: Dict[str, object] = None):
+    """`score_nets` (the CAS networks) give the video scores when cfg.video_scores is "cas"."""
+    if cfg.video_scores == "cas" and not score_nets:
+      raise ValueError('PredictConfig.video_scores="cas" needs the CAS networks (score_nets)')
     self.nets = dict(nets)
+    self.score_nets = dict(score_nets) if cfg.video_scores == "cas" else None
     self.rgb_dim = rgb_dim
     self.cfg = cfg
     self.forward = tf.function(self._forward, input_signature=[
@@ -35,6 +39,9 @@ class Predictor:
     mask = tf.sequence_mask(num_segments, tf.shape(features)[1], dtype=tf.float32)
     heatmaps, video_scores = model_lib.two_stream_maps(
         self.nets, features, mask, self.rgb_dim, self.cfg.rgb_weight)
+    if self.score_nets is not None and self.score_nets is not self.nets:
+      _, video_scores = model_lib.two_stream_maps(
+          self.score_nets, features, mask, self.rgb_dim, self.cfg.rgb_weight)
     outputs = proposals.detect(heatmaps, num_segments, video_scores, seconds_per_segment,
                                self.cfg)
     return {"heatmaps": heatmaps, "video_scores": video_scores, **outputs}

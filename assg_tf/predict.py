@@ -161,8 +161,9 @@ def model_from_run(model_dir: str, variant: str = "assg") -> Model:
   info = export.run_info(run)
   cfg = export.config_from_dict(run["config"])
   nets = export.load_nets(model_dir, variant, run["streams"])
-  predictor = inference.Predictor(nets, info.rgb_dim, info.rgb_dim + info.flow_dim,
-                                  cfg.predict)
+  predictor = inference.Predictor(
+      nets, info.rgb_dim, info.rgb_dim + info.flow_dim, cfg.predict,
+      score_nets=export.load_score_nets(model_dir, cfg, variant, run["streams"]))
   delta = float(run["seconds_per_segment"])
 
   def forward(features, num_segments):

@@ -131,7 +131,9 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   def validate(nets):  # mAP of one stream on the held-out training videos
     key = tuple(sorted((stream, id(net)) for stream, net in nets.items()))
     if key not in predictors:
-      predictors[key] = inference.Predictor(nets, info.rgb_dim, feature_dim, cfg.predict)
+      # Validation of one stream alone: its own class scores (the CAS nets may not exist yet).
+      own = dataclasses.replace(cfg.predict, video_scores="own")
+      predictors[key] = inference.Predictor(nets, info.rgb_dim, feature_dim, own)
     return evaluate_predictor(predictors[key], validation, class_names, "validation",
                               cfg)["average_mAP"]
 
@@ -162,7 +164,8 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   metrics = {"dataset": cfg.data.dataset, "subset": cfg.data.test_split,
              "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
   for variant in cfg.variants:
-    predictor = inference.Predictor(nets[variant], info.rgb_dim, feature_dim, cfg.predict)
+    predictor = inference.Predictor(nets[variant], info.rgb_dim, feature_dim, cfg.predict,
+                                    score_nets=nets.get("cas"))
     metrics[variant] = evaluate_predictor(
         predictor, test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
@@ -195,7 +198,8 @@ def main(argv):
   from assg_tf import export  # pylint: disable=g-import-not-at-top
   exported = "assg" if "assg" in cfg.variants else cfg.variants[-1]
   path = export.export_saved_model(nets[exported], info, cfg,
-                                   os.path.join(cfg.model_dir, "export"), seconds_per_segment)
+                                   os.path.join(cfg.model_dir, "export"), seconds_per_segment,
+                                   score_nets=nets.get("cas"))
   print(f"exported {exported} to {path}")
 
 

@@ -119,7 +119,9 @@ def video_maps(example: Dict[str, np.ndarray], run: Dict[str, Any], model_dir: s
   slices = model_lib.stream_slices(info.rgb_dim, info.rgb_dim + info.flow_dim)
   nets = export.load_nets(model_dir, variant, streams)
 
-  predictor = inference.Predictor(nets, info.rgb_dim, features.shape[-1], cfg.predict)
+  predictor = inference.Predictor(
+      nets, info.rgb_dim, features.shape[-1], cfg.predict,
+      score_nets=export.load_score_nets(model_dir, cfg, variant, streams))
   out = predictor.forward(features, np.array([length], np.int32),
                           np.array([delta], np.float32))
   out = {k: v.numpy()[0] for k, v in out.items()}

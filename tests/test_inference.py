@@ -1,0 +1,50 @@
+"""The forward path of evaluation, predict and export: fusion, class scores, detections."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from assg_tf import config as config_lib
+from assg_tf import inference, model as model_lib
+
+CFG = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=8),
+                        cas=config_lib.CASConfig(hidden_dim=8, attention_dim=4))
+
+
+def _nets(kind):
+  return {"rgb": model_lib.build_net(kind, 3, 4, CFG), "flow": model_lib.build_net(kind, 3, 5, CFG)}
+
+
+def _inputs(batch=2, length=20):
+  rng = np.random.default_rng(0)
+  return (rng.normal(size=[batch, length, 9]).astype(np.float32),
+          np.array([length, length // 2][:batch], np.int32), np.full([batch], 0.64, np.float32))
+
+
+def test_video_scores_come_from_the_cas_networks_when_asked():
+  assg, cas = _nets("assg"), _nets("cas")
+  features, lengths, deltas = _inputs()
+  own = inference.Predictor(assg, 4, 9, CFG.predict).forward(features, lengths, deltas)
+  cfg = dataclasses.replace(CFG.predict, video_scores="cas")
+  mixed = inference.Predictor(assg, 4, 9, cfg, score_nets=cas).forward(features, lengths, deltas)
+  cas_only = inference.Predictor(cas, 4, 9, CFG.predict).forward(features, lengths, deltas)
+  np.testing.assert_allclose(mixed["heatmaps"], own["heatmaps"], rtol=1e-6)  # ASSG's heatmap
+  np.testing.assert_allclose(mixed["video_scores"], cas_only["video_scores"], rtol=1e-5)
+  assert not np.allclose(mixed["video_scores"], own["video_scores"])
+
+
+def test_cas_scores_without_cas_networks_is_refused():
+  with pytest.raises(ValueError, match='video_scores="cas" needs the CAS networks'):
+    inference.Predictor(_nets("assg"), 4, 9, dataclasses.replace(CFG.predict,
+                                                                 video_scores="cas"))
+
+
+def test_one_trace_for_every_length_and_padding_rows_are_empty():
+  predictor = inference.Predictor(_nets("assg"), 4, 9, CFG.predict)
+  for length in (5, 17, 60):
+    out = predictor.forward(*_inputs(2, length))
+    assert out["heatmaps"].shape == (2, length, 4)
+    np.testing.assert_array_equal(out["heatmaps"][1, length // 2:], 0.0)
+    ends = out["detection_segments"].numpy()[1, :int(out["num_detections"][1]), 1]
+    assert np.all(ends <= (length // 2) * 0.64 + 1e-5)  # nothing past the second video's end
+  assert predictor.forward.experimental_get_tracing_count() == 1
