@@ -54,8 +54,8 @@ def _batch(batch, length, dim, classes, rng):
   seeds = (rng.random([batch, length, classes + 1]) < 0.05).astype(np.float32)
   return {"features": tf.constant(rng.normal(size=[batch, length, dim]).astype(np.float32)),
           "mask": tf.ones([batch, length]), "labels": tf.constant(labels),
-          "seeds": tf.constant(seeds * np.concatenate([np.ones([batch, 1, 1]),
-                                                       labels[:, None, :]], -1))}
+          "seeds": tf.constant(seeds * np.concatenate([np.ones([batch, 1, 1], np.float32),
+                                                       labels[:, None, :]], -1), tf.float32)}
 
 
 def _assg_step(strategy, cfg, batch, dim, classes):

@@ -38,6 +38,9 @@ flags.DEFINE_string("spec", "synthetic", "Synthetic spec: synthetic, synthetic_t
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Dataset and training seeds.")
 flags.DEFINE_string("output", None, "Write all results as JSON here.")
 flags.DEFINE_string("workdir", None, "Model dirs go here (default: a temporary folder).")
+flags.DEFINE_integer("num_train_videos", None, "Override the spec's training videos (random "
+                     "layout only; for smoke tests).")
+flags.DEFINE_integer("num_test_videos", None, "Override the spec's test videos.")
 FLAGS = flags.FLAGS
 
 
@@ -127,6 +130,9 @@ def main(argv):
   runs = []
   for seed in [int(s) for s in FLAGS.seeds]:
     spec = dataclasses.replace(synthetic.SPECS[FLAGS.spec], seed=seed)
+    for name in ("num_train_videos", "num_test_videos"):
+      if FLAGS[name].value is not None:
+        spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
     cfg = dataclasses.replace(base, model_dir=os.path.join(workdir, f"{FLAGS.spec}_{seed}"),
                               data=dataclasses.replace(base.data, seed=seed))
     tf.random.set_seed(seed)
