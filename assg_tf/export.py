@@ -58,6 +58,7 @@ import tensorflow as tf
 
 from assg_tf import cas as cas_lib  # noqa: F401  (registers CASNet for load_model)
 from assg_tf import config as config_lib
+from assg_tf import flags as assg_flags
 from assg_tf import inference
 from assg_tf import input_pipeline
 from assg_tf import model as model_lib  # noqa: F401  (registers ASSGNet for load_model)
@@ -305,15 +306,6 @@ def main(argv):
   print(f"exported {FLAGS.variant} ({', '.join(sorted(nets))}) to {path}")
 
 
-def _main_with_clear_errors(argv):
-  """Bad input (a ValueError naming the file or value, a missing file) ends the command with
-  its message and exit status 1, not a traceback."""
-  try:
-    main(argv)
-  except (ValueError, FileNotFoundError, FileExistsError) as e:
-    raise SystemExit(f"error: {e}") from None
-
-
 if __name__ == "__main__":
   define_flags()
-  app.run(_main_with_clear_errors)
+  app.run(assg_flags.with_clear_errors(main))

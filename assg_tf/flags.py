@@ -166,3 +166,17 @@ def validate(cfg: config_lib.Config) -> None:
   for ok, flag_name, value, expected in checks:
     if not ok:
       raise ValueError(f"{flag_name}={value!r}: expected {expected}")
+
+
+def with_clear_errors(main):
+  """Wraps a command's main: bad input (a ValueError naming the file or value, a missing or
+  already existing file) ends the command with its message and exit status 1, not a
+  traceback."""
+
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+      raise SystemExit(f"error: {e}") from None
+
+  return wrapped

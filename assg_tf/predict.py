@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from assg_tf import evaluation
 from assg_tf import export
+from assg_tf import flags as assg_flags
 from assg_tf import features as features_lib
 from assg_tf import inference
 from assg_tf import proposals
@@ -252,15 +253,6 @@ def main(argv):
   print(f"{count} detections in {len(results)} video(s) written to {FLAGS.output}")
 
 
-def _main_with_clear_errors(argv):
-  """Bad input (a ValueError naming the file or value, a missing file) ends the command with
-  its message and exit status 1, not a traceback."""
-  try:
-    main(argv)
-  except (ValueError, FileNotFoundError, FileExistsError) as e:
-    raise SystemExit(f"error: {e}") from None
-
-
 if __name__ == "__main__":
   define_flags()
-  app.run(_main_with_clear_errors)
+  app.run(assg_flags.with_clear_errors(main))

@@ -44,6 +44,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 
 from assg_tf import cas as cas_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import export  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import flags as assg_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import growing  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -423,15 +424,6 @@ def main(argv):
     print(f"training curves: {FLAGS.curves}")
 
 
-def _main_with_clear_errors(argv):
-  """Bad input (a ValueError naming the file or value, a missing file) ends the command with
-  its message and exit status 1, not a traceback."""
-  try:
-    main(argv)
-  except (ValueError, FileNotFoundError, FileExistsError) as e:
-    raise SystemExit(f"error: {e}") from None
-
-
 if __name__ == "__main__":
   define_flags()
-  app.run(_main_with_clear_errors)
+  app.run(assg_flags.with_clear_errors(main))
