@@ -9,17 +9,15 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 3. Every variant (cas, ssg, assg) is evaluated on the test split: `OUT/predictions/<variant>.json`
    and `OUT/metrics.json`. Nothing is chosen by test mAP: training runs the configured number of
    steps; only the held-out training videos are used for validation curves.
-4. The trained networks are saved as `.keras` files and the best-documented variant (assg, else
-   the last trained) is exported as a SavedModel for TF Serving.
+4. The trained networks are saved as `.keras` files, and the assg variant (else the last one
+   trained) is exported as a SavedModel for TF Serving.
 
 Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 from typing import Dict
 
 from absl import app
@@ -38,20 +36,6 @@ from assg_tf import training
 
 FLAGS = flags.FLAGS
 assg_flags.define_flags()
-
-
-def write_json(path: str, obj) -> None:
-  """Writes JSON atomically: a temporary file in the same folder, then a rename."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def evaluate_predictor(predictor: inference.Predictor, examples, class_names, subset: str,
@@ -120,7 +104,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   chief = distribute.is_chief(strategy)
   # What predict/export/visualize need to rebuild the run without the data.
   if chief:
-    write_json(os.path.join(cfg.model_dir, "run.json"), {
+    evaluation.write_json(os.path.join(cfg.model_dir, "run.json"), {
         "dataset": cfg.data.dataset, "class_names": list(class_names),
         "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
         "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
@@ -169,7 +153,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
     metrics[variant] = evaluate_predictor(
         predictor, test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
-  write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
+  evaluation.write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
   return nets, metrics
 
 

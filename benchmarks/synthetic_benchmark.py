@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from assg_tf import distribute, growing, input_pipeline, synthetic
+from assg_tf import distribute, evaluation, growing, input_pipeline, synthetic
 from assg_tf import flags as assg_flags
 from assg_tf import seeds as seeds_lib
 from assg_tf import train as train_lib
@@ -159,7 +159,7 @@ def main(argv):
     cells = "  ".join(f"{m:5.1f}±{s:3.1f}" for m, s in zip(per_tiou.mean(0), per_tiou.std(0)))
     print(f"{variant:>5}  {cells}  avg {avg.mean():5.1f}±{avg.std():3.1f}")
   if FLAGS.output:
-    train_lib.write_json(FLAGS.output, summary)
+    evaluation.write_json(FLAGS.output, summary)
 
 
 if __name__ == "__main__":
