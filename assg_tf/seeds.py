@@ -29,6 +29,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
+from assg_tf import cas
 from assg_tf import config as config_lib
 
 _CHANNELS_KEY = "__num_channels__"
@@ -75,7 +76,6 @@ def initial_seeds(features, cas_outputs, mask, labels, cfg: config_lib.CASConfig
 
   `cas_outputs` is the dict of `cas.CASNet` on these features; channel 0 = background.
   """
-  from assg_tf import cas  # local import: cas imports keras models, seeds stays light.
   fg = foreground_seeds(cas.localization_map(cas_outputs, mask), labels, mask,
                         cfg.fg_seed_threshold)
   attention = cas_outputs["attention"]
