@@ -23,6 +23,7 @@ from typing import Dict
 from absl import app
 from absl import flags
 from absl import logging
+import keras
 
 from assg_tf import config as config_lib
 from assg_tf import distribute
@@ -97,6 +98,8 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
+  # Weight initialisation (Keras' own generator), dropout and TF ops follow the run's seed.
+  keras.utils.set_random_seed(cfg.data.seed)
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])

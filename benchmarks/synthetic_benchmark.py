@@ -135,7 +135,6 @@ def main(argv):
         spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
     cfg = dataclasses.replace(base, model_dir=os.path.join(workdir, f"{FLAGS.spec}_{seed}"),
                               data=dataclasses.replace(base.data, seed=seed))
-    tf.random.set_seed(seed)
     train, test, info = _splits(spec)
     t0 = time.time()
     nets, metrics = train_lib.train_and_evaluate(cfg, strategy, train, None, test, info)
