@@ -31,12 +31,16 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CASConfig:
-  """The STPN-style CAS network that provides the initial seeds (paper 3.2.1)."""
+  """The CAS network that provides the initial seeds (paper 3.2.1)."""
+  # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", SPEC 3, the default);
+  # "mil": W-TALC-style top-k multiple-instance pooling, a second seed provider (issue #6).
+  network: str = "stpn"
+  topk_fraction: float = 0.125  # mil: video logit = mean of the top ceil(T / 8) T-CAS values
   hidden_dim: int = 512
   attention_dim: int = 256
   dropout: float = 0.5
   # STPN's beta = 1e-4 on the L1 norm (sum over N = 400 segments) of the attention; we take the
-  # mean over each video's segments, so the same strength is 1e-4 * 400 = 0.04.
+  # mean over each video's segments, so the same strength is 1e-4 * 400 = 0.04. stpn only.
   sparsity_weight: float = 0.04
   learning_rate: float = 1e-4
   steps: int = 2000

@@ -31,6 +31,9 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "shuffle_buffer": ("data", "shuffle_buffer", "Shuffle buffer (videos)."),
     "seed": ("data", "seed", "Random seed of sampling, shuffling and initialisation."),
     # Seeds / CAS network (paper 3.2.1).
+    "cas_network": ("cas", "network", "Seed provider: stpn (attention pooling) or mil "
+                    "(top-k pooling)."),
+    "cas_topk_fraction": ("cas", "topk_fraction", "mil: share of segments in the top-k."),
     "cas_hidden_dim": ("cas", "hidden_dim", "Hidden width of the CAS network."),
     "cas_attention_dim": ("cas", "attention_dim", "Hidden width of the CAS attention."),
     "cas_dropout": ("cas", "dropout", "Dropout in the CAS network."),
@@ -140,6 +143,9 @@ def validate(cfg: config_lib.Config) -> None:
   checks = [
       (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
        "one of sap, gap, gmp"),
+      (cfg.cas.network in ("stpn", "mil"), "--cas_network", cfg.cas.network, "stpn or mil"),
+      (0.0 < cfg.cas.topk_fraction <= 1.0, "--cas_topk_fraction", cfg.cas.topk_fraction,
+       "a number in (0, 1]"),
       (cfg.predict.video_scores in ("own", "cas"), "--video_scores",
        cfg.predict.video_scores, "own or cas"),
       (cfg.model.seeding_loss in ("paper", "balanced"), "--seeding_loss",

@@ -61,8 +61,9 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
     x, mask, labels = batch["features"][..., lo:hi], batch["mask"], batch["labels"]
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)
-      per_video = (losses.classification_loss(out["video_logits"], labels)
-                   + cfg.sparsity_weight * losses.attention_sparsity(out["attention"], mask))
+      per_video = losses.classification_loss(out["video_logits"], labels)
+      if cfg.network == "stpn":  # the MIL network has no attention branch to make sparse
+        per_video += cfg.sparsity_weight * losses.attention_sparsity(out["attention"], mask)
       loss = losses.replica_mean(per_video, global_batch_size)
     grads = tape.gradient(loss, net.trainable_variables)
     optimizer.apply_gradients(zip(grads, net.trainable_variables))

@@ -29,7 +29,8 @@ def test_nets_survive_a_keras_file(tmp_path):
   x = np.random.default_rng(0).normal(size=[1, 9, 5]).astype(np.float32)
   mask = np.ones([1, 9], np.float32)
   for net in [model_lib.ASSGNet(3, hidden_dim=8, pooling="gap"),
-              cas.CASNet(3, hidden_dim=8, attention_dim=4)]:
+              cas.CASNet(3, hidden_dim=8, attention_dim=4),
+              cas.CASNet(3, hidden_dim=8, pooling="topk", topk_fraction=0.25)]:
     before = model_lib.stream_maps(net, x, mask)
     path = str(tmp_path / f"{net.name}.keras")
     net.save(path)
