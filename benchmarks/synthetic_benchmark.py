@@ -28,9 +28,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from assg_tf import distribute, evaluation, growing, input_pipeline, synthetic
+from assg_tf import diagnostics, distribute, evaluation, synthetic
 from assg_tf import flags as assg_flags
-from assg_tf import seeds as seeds_lib
 from assg_tf import train as train_lib
 
 flags.DEFINE_string("spec", "synthetic", "Synthetic spec: synthetic, synthetic_thumos, "
@@ -42,82 +41,6 @@ flags.DEFINE_integer("num_train_videos", None, "Override the spec's training vid
                      "layout only; for smoke tests).")
 flags.DEFINE_integer("num_test_videos", None, "Override the spec's test videos.")
 FLAGS = flags.FLAGS
-
-
-def _splits(spec):
-  num_classes, dim = spec.num_classes, spec.feature_dim
-  train = list(synthetic.generate_split(spec, "train"))
-  test = list(synthetic.generate_split(spec, "test"))
-  make = lambda videos: input_pipeline.from_examples(lambda: videos, num_classes, dim,
-                                                     dim).cache()
-  info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(spec)), dim, dim, len(train))
-  return make(train), make(test), info
-
-
-def _truth(spec, split):
-  """Per training video: instance label map [T, C] and core map [T, C] from the structure."""
-  out = {}
-  for layout in synthetic.video_layouts(spec, split):
-    example, s = synthetic.generate_video(spec, layout)
-    length, num_classes = example["num_segments"], spec.num_classes
-    inside = np.zeros([length, num_classes], bool)
-    core = np.zeros([length, num_classes], bool)
-    for k, label in enumerate(layout.segment_labels):
-      inside[s.instance_start[k]:s.instance_end[k], label] = True
-      core[s.core_start[k]:s.core_end[k], label] = True
-    out[layout.video_id] = (example, inside, core)
-  return out
-
-
-def _diagnostics(spec, cfg, nets, model_dir):
-  truth = _truth(spec, "train")
-  dim = spec.feature_dim
-  result = {}
-  for stream, (lo, hi) in (("rgb", (0, dim)), ("flow", (dim, 2 * dim))):
-    path = os.path.join(model_dir, "seeds", f"{stream}.npz")
-    if not os.path.exists(path):
-      continue
-    seeds = seeds_lib.load_seeds(path, spec.num_classes + 1)
-    fg_in = fg_all = bg_out = bg_all = seeded = total = 0
-    grown_stats = {v: np.zeros(4) for v in ("ssg", "assg") if v in nets}
-    core_total = weak_total = 0
-    for video, (example, inside, core) in truth.items():
-      dense = np.zeros([len(inside), spec.num_classes + 1])
-      coords = seeds[video]
-      dense[coords[:, 0], coords[:, 1]] = 1
-      fg, bg = dense[:, 1:] > 0, dense[:, 0] > 0
-      fg_in += (fg & inside).sum()
-      fg_all += fg.sum()
-      any_inside = inside.any(1)
-      bg_out += (bg & ~any_inside).sum()
-      bg_all += bg.sum()
-      seeded += (fg & inside).sum()
-      total += inside.sum()
-      weak = inside & ~core
-      core_total += core.sum()
-      weak_total += weak.sum()
-      x = np.concatenate([example["rgb"], example["flow"]], -1)[None, :, lo:hi]
-      for variant in grown_stats:
-        out = nets[variant][stream](tf.constant(x))
-        grown = growing.grow(out["heatmaps"], tf.constant(dense[None], tf.float32),
-                             tf.ones([1, len(inside)]), tf.constant(example["labels"][None]),
-                             tf.constant(cfg.model.growing_threshold_fg),
-                             tf.constant(cfg.model.growing_threshold_bg)).numpy()[0]
-        g_fg, g_bg = grown[:, 1:] > 0, grown[:, :1] > 0
-        grown_stats[variant] += [(g_fg & core).sum(), (g_fg & weak).sum(),
-                                 (g_bg & core).sum(), (g_bg & weak).sum()]
-    entry = {
-        "fg_seed_precision": float(fg_in / max(fg_all, 1)),
-        "bg_seed_precision": float(bg_out / max(bg_all, 1)),
-        "instance_seeded": float(seeded / max(total, 1)),
-    }
-    for variant, (fc, fw, bc, bw) in grown_stats.items():
-      entry[variant] = {"core_grown_fg": fc / max(core_total, 1),
-                        "noncore_grown_fg": fw / max(weak_total, 1),
-                        "core_grown_bg": bc / max(core_total, 1),
-                        "noncore_grown_bg": bw / max(weak_total, 1)}
-    result[stream] = entry
-  return result
 
 
 def main(argv):
@@ -135,11 +58,12 @@ def main(argv):
         spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
     cfg = dataclasses.replace(base, model_dir=os.path.join(workdir, f"{FLAGS.spec}_{seed}"),
                               data=dataclasses.replace(base.data, seed=seed))
-    train, test, info = _splits(spec)
+    train, test, info = diagnostics.in_memory_splits(spec)
     t0 = time.time()
     nets, metrics = train_lib.train_and_evaluate(cfg, strategy, train, None, test, info)
     metrics["seconds"] = time.time() - t0
-    metrics["diagnostics"] = _diagnostics(spec, cfg, nets, cfg.model_dir)
+    metrics["diagnostics"] = diagnostics.seeds_and_growth(
+        spec, cfg, nets, os.path.join(cfg.model_dir, "seeds"))
     runs.append(metrics)
     print(f"\n{FLAGS.spec} seed {seed} ({metrics['seconds']:.0f} s)\n"
           + train_lib.format_table(metrics), flush=True)

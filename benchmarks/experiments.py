@@ -1,0 +1,299 @@
+r"""The paper's experiments (section 4.3) on a synthetic regime: one command each, JSON + PNG.
+
+    python benchmarks/experiments.py --flagfile=benchmarks/regimes/thumos.flags \
+        --experiment=table2 --seeds=0,1,2 --output_dir=docs/results
+
+Experiments (`--experiment`):
+* `table2`    CAS vs CAS+SSG vs ASSG (paper Table 2), plus SSG / ASSG trained with the
+              balanced seeding loss (our change, `--seeding_loss=balanced`);
+* `table1`    ASSG with SAP, GAP or GMP in the classifier (paper Table 1);
+* `figure4`   sweeps of theta_g for the actions (theta_gb = 0.99) and for the background
+              (theta_gf = 0.99), 0.8 to 0.95 by 0.05, and of theta_a, 0.3 to 0.7 by 0.1
+              (paper Figure 4, 4.3.1);
+* `providers` the STPN-style and the top-k MIL CAS network as seed providers, each alone and
+              with ASSG (the paper's "STPN-CAS w/ ASSG" row, Tables 3-4);
+* `all`       all four (they share the trained networks).
+Each writes `<output_dir>/<experiment>_<regime>.json` (every seed's metrics and the mean and
+standard deviation over seeds) and `<experiment>_<regime>.png`, and prints a table.
+
+Everything else is the flags of `assg_tf.train` (the regime flagfiles in `benchmarks/regimes/`
+set them) plus `--spec` / `--feature_dim`, the synthetic dataset. Each seed generates the
+dataset with that seed, then trains every network from scratch with Keras' generator seeded by
+it before every stage, so all variants of one seed start from the same initial weights and see
+the same batches: differences between rows of one seed come from the variant alone.
+
+Every variant is evaluated on the test split twice, with no retraining:
+* `paper`: eq. 6 proposal scores, classes picked by the variant's own classifier (paper 3.5);
+* `ours`:  outer-inner contrast proposal scores, classes picked by the CAS network
+           (`--proposal_score=contrast --video_scores=cas`, docs/DESIGN.md).
+Nothing is selected by test mAP: every network trains for its configured steps and is
+evaluated once.
+
+Trained networks and metrics are cached in `--workdir` under a hash of their settings, so
+`all`, or a rerun after an interruption, trains nothing twice. Delete the folder to start over.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from typing import Dict, List, Tuple
+
+import keras
+import numpy as np
+from absl import app, flags, logging
+
+from assg_tf import config as config_lib
+from assg_tf import diagnostics, distribute, evaluation, inference, synthetic, training
+from assg_tf import flags as assg_flags
+from assg_tf import seeds as seeds_lib
+from assg_tf import train as train_lib
+
+EXPERIMENTS = ("table2", "providers", "table1", "figure4")  # `all` runs them in this order
+flags.DEFINE_enum("experiment", "table2", EXPERIMENTS + ("all",), "Which experiment.")
+flags.DEFINE_string("spec", "synthetic", "Synthetic spec: synthetic, synthetic_thumos, "
+                    "synthetic_anet.")
+flags.DEFINE_integer("feature_dim", None, "Override the spec's feature width per stream.")
+flags.DEFINE_integer("num_train_videos", None, "Override the spec's training videos.")
+flags.DEFINE_integer("num_test_videos", None, "Override the spec's test videos.")
+flags.DEFINE_string("regime", None, "Name of the regime in output file names (default: the "
+                    "spec).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Dataset and training seeds.")
+flags.DEFINE_string("output_dir", "experiment_results", "JSON and PNG go here.")
+flags.DEFINE_string("workdir", "/tmp/assg_experiments", "Trained networks and metrics cache.")
+FLAGS = flags.FLAGS
+
+# The two prediction settings every variant is evaluated with (module docstring).
+EVALUATIONS = {"paper": dict(proposal_score="mean", video_scores="own"),
+               "ours": dict(proposal_score="contrast", video_scores="cas")}
+THETA_G = (0.8, 0.85, 0.9, 0.95, 0.99)  # paper 4.3.1: 0.8 to 0.95 by 0.05, and the default
+THETA_A = (0.3, 0.4, 0.5, 0.6, 0.7)  # paper 4.3.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One line of an experiment: a variant trained with some settings changed."""
+  name: str
+  variant: str  # cas | ssg | assg
+  cas: Dict = dataclasses.field(default_factory=dict)  # CASConfig changes (the provider)
+  model: Dict = dataclasses.field(default_factory=dict)  # ModelConfig changes
+
+
+def rows(experiment: str) -> List[Row]:
+  if experiment == "table2":
+    return [Row("CAS", "cas"), Row("CAS+SSG", "ssg"), Row("ASSG", "assg"),
+            Row("CAS+SSG, balanced loss", "ssg", model={"seeding_loss": "balanced"}),
+            Row("ASSG, balanced loss", "assg", model={"seeding_loss": "balanced"})]
+  if experiment == "table1":
+    return [Row(f"ASSG, {p.upper()}", "assg", model={"pooling": p}) for p in ("sap", "gap", "gmp")]
+  if experiment == "figure4":
+    return ([Row(f"theta_gf={t:g}", "assg", model={"growing_threshold_fg": t,
+                                                   "growing_threshold_bg": 0.99})
+             for t in THETA_G] +
+            [Row(f"theta_gb={t:g}", "assg", model={"growing_threshold_fg": 0.99,
+                                                   "growing_threshold_bg": t})
+             for t in THETA_G] +
+            [Row(f"theta_a={t:g}", "assg", model={"erasing_threshold": t}) for t in THETA_A])
+  if experiment == "providers":
+    return [Row(f"{name}-CAS{suffix}", variant, cas={"network": network})
+            for network, name in (("stpn", "STPN"), ("mil", "MIL"))
+            for variant, suffix in (("cas", ""), ("assg", " w/ ASSG"))]
+  raise ValueError(f"unknown experiment {experiment!r}: expected one of {EXPERIMENTS}")
+
+
+def _digest(*parts) -> str:
+  text = json.dumps([dataclasses.asdict(p) for p in parts], sort_keys=True, default=str)
+  return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+class Runner:
+  """Trains (or reloads) and evaluates the rows of one seed, caching everything it can."""
+
+  def __init__(self, base: config_lib.Config, spec, workdir: str, strategy):
+    self.base, self.spec, self.strategy = base, spec, strategy
+    self.seed = base.data.seed
+    self.train, self.test, self.info = diagnostics.in_memory_splits(spec)
+    self.workdir = os.path.join(workdir, f"{spec.name}_d{spec.feature_dim}_"
+                                f"{_digest(spec)}", f"seed{self.seed}")
+    self.cas_nets = {}  # provider dir -> {stream: CASNet}
+
+  def _stage_seed(self):
+    # Every stage starts from the seed's generator state, whatever ran (or was cached) before.
+    keras.utils.set_random_seed(self.seed)
+
+  def _provider(self, row: Row):
+    cfg = dataclasses.replace(self.base, cas=dataclasses.replace(self.base.cas, **row.cas))
+    model_dir = os.path.join(self.workdir, f"cas-{_digest(cfg.data, cfg.cas)}")
+    cfg = dataclasses.replace(cfg, model_dir=model_dir)
+    if model_dir not in self.cas_nets:
+      nets = {}
+      for stream in cfg.streams:
+        self._stage_seed()
+        nets[stream] = training.train_cas(cfg, self.strategy, self.info, self.train, stream)
+        path = os.path.join(model_dir, "seeds", f"{stream}.npz")
+        if not os.path.exists(path):
+          seeds_lib.save_seeds(path, training.compute_seeds(nets[stream], self.train, cfg,
+                                                            self.info, stream),
+                               len(self.info.class_names) + 1)
+      self.cas_nets[model_dir] = nets
+    return cfg, self.cas_nets[model_dir]
+
+  def run(self, row: Row) -> Dict:
+    """{"paper": metrics, "ours": metrics, "seconds": training time, ["diagnostics"]}."""
+    cfg, cas_nets = self._provider(row)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **row.model))
+    seeds_dir = os.path.join(cfg.model_dir, "seeds")
+    if row.variant != "cas":
+      cfg = dataclasses.replace(cfg, model_dir=os.path.join(
+          cfg.model_dir, f"{row.variant}-{_digest(cfg.data, cfg.model, cfg.train)}"))
+    done = os.path.join(cfg.model_dir, "metrics", f"{row.variant}.json")
+    if os.path.exists(done):
+      with open(done) as f:
+        return json.load(f)
+    t0 = time.time()
+    nets = cas_nets
+    if row.variant != "cas":
+      nets = {}
+      for stream in cfg.streams:
+        seeds = seeds_lib.load_seeds(os.path.join(seeds_dir, f"{stream}.npz"),
+                                     len(self.info.class_names) + 1)
+        self._stage_seed()
+        nets[stream] = training.train_assg(cfg, self.strategy, self.info, self.train, seeds,
+                                           stream, row.variant)
+    result = {"seconds": time.time() - t0}
+    feature_dim = self.info.rgb_dim + self.info.flow_dim
+    for name, settings in EVALUATIONS.items():
+      predict = dataclasses.replace(cfg.predict, **settings)
+      predictor = inference.Predictor(nets, self.info.rgb_dim, feature_dim, predict,
+                                      score_nets=cas_nets)
+      result[name] = train_lib.evaluate_predictor(predictor, self.test, self.info.class_names,
+                                                  "test", cfg)
+    if row.variant != "cas":
+      result["diagnostics"] = diagnostics.seeds_and_growth(
+          self.spec, cfg, {row.variant: nets}, seeds_dir)
+    evaluation.write_json(done, result)
+    print(f"  seed {self.seed} {row.name}: trained in {result['seconds']:.0f} s, avg mAP "
+          + ", ".join(f"{k} {100 * result[k]['average_mAP']:.1f}" for k in EVALUATIONS),
+          flush=True)
+    return result
+
+
+def summarize(per_seed: List[Dict]) -> Dict:
+  """Mean and standard deviation over seeds of mAP per tIoU and the averages, in %."""
+  out = {}
+  for name in EVALUATIONS:
+    per_tiou = np.array([r[name]["mAP"] for r in per_seed]) * 100
+    entry = {"mAP_mean": per_tiou.mean(0).tolist(), "mAP_std": per_tiou.std(0).tolist()}
+    for key in ("average_mAP", "average_mAP_0.1_0.5", "classification_mAP"):
+      values = np.array([r[name][key] for r in per_seed]) * 100
+      entry[f"{key}_mean"], entry[f"{key}_std"] = float(values.mean()), float(values.std())
+    out[name] = entry
+  return out
+
+
+def format_table(result: Dict) -> str:
+  thresholds = result["tiou_thresholds"]
+  lines = []
+  for name in EVALUATIONS:
+    lines.append(f"\n{result['experiment']} on {result['regime']}, {name} prediction "
+                 f"settings, mAP (%) mean±std over seeds {result['seeds']}")
+    lines.append("| row | " + " | ".join(f"{t:g}" for t in thresholds)
+                 + " | avg 0.1:0.5 | avg 0.1:0.7 | cls-mAP |")
+    lines.append("|---" * (len(thresholds) + 4) + "|")
+    for row in result["rows"]:
+      s = row["summary"][name]
+      cells = [f"{m:.1f}±{d:.1f}" for m, d in zip(s["mAP_mean"], s["mAP_std"])]
+      cells += [f"{s[k + '_mean']:.1f}±{s[k + '_std']:.1f}"
+                for k in ("average_mAP_0.1_0.5", "average_mAP", "classification_mAP")]
+      lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def plot(result: Dict, path: str) -> None:
+  """Figure 4 style (average mAP against the threshold) for figure4, else mAP against tIoU."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  rows_ = result["rows"]
+  styles = {"paper": "-", "ours": "--"}
+  if result["experiment"] == "figure4":
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    groups = [(axes[0], "theta_gf", "theta_g (a)"), (axes[0], "theta_gb", "theta_g (a)"),
+              (axes[1], "theta_a", "theta_a (b)")]
+    for ax, prefix, xlabel in groups:
+      chosen = [r for r in rows_ if r["name"].startswith(prefix + "=")]
+      x = [float(r["name"].split("=")[1]) for r in chosen]
+      for name, style in styles.items():
+        y = [r["summary"][name]["average_mAP_mean"] for r in chosen]
+        err = [r["summary"][name]["average_mAP_std"] for r in chosen]
+        ax.errorbar(x, y, yerr=err, linestyle=style, marker="o", capsize=3,
+                    label=f"{prefix}, {name}")
+      ax.set_xlabel(xlabel)
+      ax.set_ylabel("average mAP 0.1:0.7 (%)")
+      ax.legend(fontsize=8)
+  else:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    thresholds = result["tiou_thresholds"]
+    for ax, name in zip(axes, EVALUATIONS):
+      for row in rows_:
+        s = row["summary"][name]
+        ax.errorbar(thresholds, s["mAP_mean"], yerr=s["mAP_std"], marker="o", capsize=3,
+                    label=f"{row['name']} ({s['average_mAP_mean']:.1f})")
+      ax.set_title(f"{name} prediction settings")
+      ax.set_xlabel("tIoU threshold")
+      ax.legend(fontsize=7, title="row (avg mAP)", title_fontsize=7)
+    axes[0].set_ylabel("mAP (%)")
+  fig.suptitle(f"{result['experiment']}: {result['regime']}, mean ± std over seeds "
+               f"{result['seeds']}")
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def run_experiment(experiment: str, runners: List[Runner], regime: str,
+                   base: config_lib.Config) -> Dict:
+  result = {"experiment": experiment, "regime": regime,
+            "seeds": [r.seed for r in runners],
+            "tiou_thresholds": list(base.eval.tiou_thresholds),
+            "evaluations": EVALUATIONS, "config": dataclasses.asdict(base), "rows": []}
+  for row in rows(experiment):
+    per_seed = [dict(runner.run(row), seed=runner.seed) for runner in runners]
+    result["rows"].append({**dataclasses.asdict(row), "per_seed": per_seed,
+                           "summary": summarize(per_seed)})
+  return result
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  base = assg_flags.config_from_flags(FLAGS)
+  spec = synthetic.SPECS[FLAGS.spec]
+  for name in ("feature_dim", "num_train_videos", "num_test_videos"):
+    if FLAGS[name].value is not None:
+      spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
+  regime = FLAGS.regime or FLAGS.spec
+  strategy = distribute.create_strategy()
+  experiments = EXPERIMENTS if FLAGS.experiment == "all" else (FLAGS.experiment,)
+  runners = []
+  for seed in [int(s) for s in FLAGS.seeds]:
+    cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, seed=seed))
+    runners.append(Runner(cfg, dataclasses.replace(spec, seed=seed), FLAGS.workdir, strategy))
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  for experiment in experiments:
+    t0 = time.time()
+    result = run_experiment(experiment, runners, regime, base)
+    result["wall_seconds"] = time.time() - t0
+    stem = os.path.join(FLAGS.output_dir, f"{experiment}_{regime}")
+    evaluation.write_json(stem + ".json", result)
+    plot(result, stem + ".png")
+    print(format_table(result), flush=True)
+    print(f"wrote {stem}.json and {stem}.png ({result['wall_seconds']:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+  assg_flags.define_flags()
+  app.run(assg_flags.with_clear_errors(main))
