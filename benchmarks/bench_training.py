@@ -9,6 +9,7 @@ features, 512 filters, 20 classes) and random data:
 * two bare forward+backward passes of the same layers (backbone, opposite ReLUs, heatmap head)
   with a plain cross-entropy and an Adam update each: the floor of any two-update step;
 * the growing step alone (`growing.grow`) on the same batch;
+* the CAS seed network's training step on the same batch (for whole-run estimates);
 and how the step time and the peak memory grow with T (--lengths).
 All in the same process, medians over --repeats calls after a warm-up.
 """
@@ -74,6 +75,21 @@ def _assg_step(strategy, cfg, batch, dim, classes):
   return lambda: step(batch)
 
 
+def _cas_step(strategy, cfg, batch, dim, classes):
+  with strategy.scope():
+    net = model_lib.build_net("cas", classes, dim, cfg)
+    opt = keras.optimizers.Adam(1e-4)
+    opt.build(net.trainable_variables)
+  replica_step = training.cas_replica_step(net, opt, cfg.cas, int(batch["features"].shape[0]),
+                                           (0, dim))
+
+  @tf.function
+  def step(b):
+    return strategy.run(replica_step, args=(b,))
+
+  return lambda: step(batch)
+
+
 def _bare_step(strategy, cfg, batch, dim, classes):
   with strategy.scope():
     net = model_lib.build_net("assg", classes, dim, cfg)
@@ -121,12 +137,15 @@ def main(argv):
   bare = _median_seconds(_bare_step(strategy, cfg, batch, FLAGS.dim, FLAGS.classes),
                          FLAGS.repeats)
   grow = _median_seconds(_grow_only(batch, FLAGS.classes), FLAGS.repeats)
+  cas = _median_seconds(_cas_step(strategy, cfg, batch, FLAGS.dim, FLAGS.classes),
+                        FLAGS.repeats)
   print(f"batch {FLAGS.batch} x T {FLAGS.length} x D {FLAGS.dim}, {FLAGS.classes} classes, "
         f"hidden {cfg.model.hidden_dim}, CPU threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
   print(f"ASSG step (grow + L_seed update + L_class update): {1000 * assg:8.1f} ms")
   print(f"two bare forward+backward passes + updates:        {1000 * bare:8.1f} ms")
   print(f"ratio ASSG / bare:                                 {assg / bare:8.2f}x")
   print(f"growing alone (tf.function):                       {1000 * grow:8.2f} ms")
+  print(f"CAS seed network step (STPN-style, one update):    {1000 * cas:8.1f} ms")
   print("\nscaling with T (batch 1): ASSG step ms, growing ms, peak RSS MB so far")
   for length in [int(x) for x in FLAGS.lengths]:
     b = _batch(1, length, FLAGS.dim, FLAGS.classes, rng)

@@ -39,5 +39,32 @@ def test_synthetic_benchmark_smoke(tmp_path):
 def test_training_benchmark_smoke():
   stdout = _run("bench_training.py", "--batch=2", "--length=16", "--dim=8", "--classes=3",
                 "--repeats=2", "--lengths=16,32")
-  assert "ratio ASSG / bare" in stdout
+  assert "ratio ASSG / bare" in stdout and "CAS seed network step" in stdout
   assert "T=    32" in stdout
+
+
+def test_experiments_smoke(tmp_path):
+  """benchmarks/experiments.py on a few tiny videos: its JSON, PNG and caching contract."""
+  args = ["--flagfile=benchmarks/regimes/thumos.flags", "--spec=synthetic", "--regime=smoke",
+          "--feature_dim=16", "--num_train_videos=6", "--num_test_videos=3", "--seeds=0",
+          "--cas_steps=2", "--assg_steps=2", "--num_segments=16", "--batch_size=3",
+          "--hidden_dim=8", "--cas_hidden_dim=8", "--cas_attention_dim=4",
+          "--experiment=table1", f"--workdir={tmp_path / 'work'}",
+          f"--output_dir={tmp_path / 'out'}"]
+  stdout = _run("experiments.py", *args)
+  result = json.loads((tmp_path / "out" / "table1_smoke.json").read_text())
+  assert (tmp_path / "out" / "table1_smoke.png").stat().st_size > 1000
+  assert [r["name"] for r in result["rows"]] == ["ASSG, SAP", "ASSG, GAP", "ASSG, GMP"]
+  assert result["seeds"] == [0] and result["config"]["model"]["hidden_dim"] == 8
+  for row in result["rows"]:
+    for setting in ("paper", "ours"):
+      summary = row["summary"][setting]
+      assert len(summary["mAP_mean"]) == 7 and summary["mAP_std"] == [0.0] * 7
+      assert summary["average_mAP_mean"] == 100 * row["per_seed"][0][setting]["average_mAP"]
+    assert 0.0 <= row["per_seed"][0]["diagnostics"]["flow"]["fg_seed_precision"] <= 1.0
+  assert "| ASSG, GMP |" in stdout and "trained in" in stdout
+  # A second run trains nothing: every row comes from the cache, with the same numbers.
+  again = _run("experiments.py", *args)
+  assert "trained in" not in again
+  assert json.loads((tmp_path / "out" / "table1_smoke.json").read_text())["rows"] == \
+      result["rows"]
