@@ -218,6 +218,31 @@ def format_table(result: Dict) -> str:
   return "\n".join(lines)
 
 
+DIAGNOSTICS = ("fg_seed_precision", "bg_seed_precision", "instance_seeded", "core_grown_fg",
+               "noncore_grown_fg", "core_grown_bg", "noncore_grown_bg")
+
+
+def format_diagnostics(result: Dict) -> str:
+  """Seeds and growth on the training videos (assg_tf.diagnostics), mean over seeds, in %."""
+  lines = [f"\n{result['experiment']} on {result['regime']}: seeds and growth on the training "
+           "videos, % (mean over seeds), flow / rgb",
+           "| row | " + " | ".join(DIAGNOSTICS) + " |", "|---" * (len(DIAGNOSTICS) + 1) + "|"]
+  for row in result["rows"]:
+    runs = [r["diagnostics"] for r in row["per_seed"] if "diagnostics" in r]
+    if not runs:
+      continue
+    cells = []
+    for key in DIAGNOSTICS:
+      per_stream = []
+      for stream in ("flow", "rgb"):
+        values = [d[stream][key] if key in d[stream] else d[stream][row["variant"]][key]
+                  for d in runs if stream in d]
+        per_stream.append(f"{100 * np.mean(values):.0f}" if values else "-")
+      cells.append(" / ".join(per_stream))
+    lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def plot(result: Dict, path: str) -> None:
   """Figure 4 style (average mAP against the threshold) for figure4, else mAP against tIoU."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -301,6 +326,7 @@ def main(argv):
     evaluation.write_json(stem + ".json", result)
     plot(result, stem + ".png")
     print(format_table(result), flush=True)
+    print(format_diagnostics(result), flush=True)
     print(f"wrote {stem}.json and {stem}.png ({result['wall_seconds']:.0f} s)", flush=True)
 
 

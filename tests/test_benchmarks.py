@@ -63,6 +63,7 @@ def test_experiments_smoke(tmp_path):
       assert summary["average_mAP_mean"] == 100 * row["per_seed"][0][setting]["average_mAP"]
     assert 0.0 <= row["per_seed"][0]["diagnostics"]["flow"]["fg_seed_precision"] <= 1.0
   assert "| ASSG, GMP |" in stdout and "trained in" in stdout
+  assert "| ASSG, GAP | " in stdout.split("seeds and growth")[1]  # the diagnostics table
   # A second run trains nothing: every row comes from the cache, with the same numbers.
   again = _run("experiments.py", *args)
   assert "trained in" not in again
