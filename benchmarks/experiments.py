@@ -125,7 +125,8 @@ class Runner:
     # Every stage starts from the seed's generator state, whatever ran (or was cached) before.
     keras.utils.set_random_seed(self.seed)
 
-  def _provider(self, row: Row):
+  def provider(self, row: Row):
+    """(config, {stream: CAS network}) of the row's seed provider, trained or reloaded."""
     cfg = dataclasses.replace(self.base, cas=dataclasses.replace(self.base.cas, **row.cas))
     model_dir = os.path.join(self.workdir, f"cas-{_digest(cfg.data, cfg.cas)}")
     cfg = dataclasses.replace(cfg, model_dir=model_dir)
@@ -145,7 +146,7 @@ class Runner:
 
   def run(self, row: Row) -> Dict:
     """{"paper": metrics, "ours": metrics, "seconds": training time, ["diagnostics"]}."""
-    cfg, cas_nets = self._provider(row)
+    cfg, cas_nets = self.provider(row)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **row.model))
     seeds_dir = os.path.join(cfg.model_dir, "seeds")
     if row.variant != "cas":
@@ -156,7 +157,7 @@ class Runner:
       with open(done) as f:
         return json.load(f)
     t0 = time.time()
-    nets = cas_nets  # the CAS row: trained by _provider
+    nets = cas_nets  # the CAS row: trained by provider()
     if row.variant != "cas":
       nets = {}
       for stream in cfg.streams:

@@ -69,3 +69,7 @@ def test_experiments_smoke(tmp_path):
   assert "trained in" not in again
   assert json.loads((tmp_path / "out" / "table1_smoke.json").read_text())["rows"] == \
       result["rows"]
+  # detection_lengths.py reuses the cached STPN CAS networks (and trains the MIL ones).
+  lengths = _run("detection_lengths.py", *args[:-2], f"--workdir={tmp_path / 'work'}")
+  assert "STPN-CAS, mean proposal score:" in lengths and "MIL-CAS, contrast" in lengths
+  assert "true instances, median" in lengths
