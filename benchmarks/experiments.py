@@ -40,7 +40,7 @@ import hashlib
 import json
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import keras
 import numpy as np
