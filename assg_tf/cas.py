@@ -15,7 +15,9 @@ A second seed provider (`pooling="topk"`, `--cas_network=mil`) is W-TALC's multi
 pooling: no attention branch; the video logit of class c is the mean of its k = ceil(T / 8)
 highest T-CAS values over the real segments, trained with eq. 5 alone. Its class-agnostic
 "attention" (what the background seeds and the CAS baseline's background channel need) is
-a_t = sigmoid(max_c s_t[c]): a segment no class fires on is probably background. Its localisation map, the attention-weighted T-CAS
+a_t = sigmoid(max_c s_t[c]): a segment no class fires on is probably background.
+
+For either network, the localisation map, the attention-weighted T-CAS
 a_t * sigmoid(s_t[c]), normalised per video and class to [0, 1] over the real segments, gives
 the foreground seeds (`seeds.py`) and is also the CAS baseline's heatmap for prediction.
 """
