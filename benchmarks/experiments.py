@@ -12,7 +12,10 @@ Experiments (`--experiment`):
               (paper Figure 4, 4.3.1);
 * `providers` the STPN-style and the top-k MIL CAS network as seed providers, each alone and
               with ASSG (the paper's "STPN-CAS w/ ASSG" row, Tables 3-4);
-* `all`       all four (they share the trained networks); a comma-separated list runs those.
+* `background` ASSG with theta_gb = 1, i.e. background grows only where its softmax rounds to
+              1.0 in float32: the ablation that tests the diagnosis of docs/RESULTS.md 1.6
+              (background growth into the actions is what hurts);
+* `all`       all five (they share the trained networks); a comma-separated list runs those.
 Each writes `<output_dir>/<experiment>_<regime>.json` (every seed's metrics and the mean and
 standard deviation over seeds) and `<experiment>_<regime>.png`, and prints a table.
 
@@ -52,7 +55,7 @@ from assg_tf import flags as assg_flags
 from assg_tf import seeds as seeds_lib
 from assg_tf import train as train_lib
 
-EXPERIMENTS = ("table2", "providers", "table1", "figure4")  # `all` runs them in this order
+EXPERIMENTS = ("table2", "providers", "table1", "figure4", "background")  # `all`: this order
 flags.DEFINE_list("experiment", ["table2"], "Which experiments, in order: any of "
                   f"{', '.join(EXPERIMENTS)}, or all.")
 flags.DEFINE_string("spec", "synthetic", "Synthetic spec: synthetic, synthetic_thumos, "
@@ -97,6 +100,10 @@ def rows(experiment: str) -> List[Row]:
                                                    "growing_threshold_bg": t})
              for t in THETA_G] +
             [Row(f"theta_a={t:g}", "assg", model={"erasing_threshold": t}) for t in THETA_A])
+  if experiment == "background":
+    return [Row(f"ASSG{suffix}, theta_gb=1", "assg",
+                model={"growing_threshold_bg": 1.0, **loss})
+            for suffix, loss in (("", {}), (", balanced loss", {"seeding_loss": "balanced"}))]
   if experiment == "providers":
     return [Row(f"{name}-CAS{suffix}", variant, cas={"network": network})
             for network, name in (("stpn", "STPN"), ("mil", "MIL"))
