@@ -73,3 +73,14 @@ def test_experiments_smoke(tmp_path):
   lengths = _run("detection_lengths.py", *args[:-2], f"--workdir={tmp_path / 'work'}")
   assert "STPN-CAS, mean proposal score:" in lengths and "MIL-CAS, contrast" in lengths
   assert "true instances, median" in lengths
+
+
+def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error():
+  for regime in ("thumos", "anet"):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "experiments.py"),
+         f"--flagfile=benchmarks/regimes/{regime}.flags", "--experiment=table9"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "--experiment='table9': expected table2, providers, table1, figure4, background " \
+        "or all" in result.stderr
