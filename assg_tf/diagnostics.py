@@ -62,7 +62,7 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
     if not os.path.exists(path):
       continue
     seeds = seeds_lib.load_seeds(path, spec.num_classes + 1)
-    fg_in = fg_all = bg_out = bg_all = seeded = total = 0
+    fg_in = fg_all = bg_out = bg_all = total = 0
     grown_stats = {v: np.zeros(4) for v in ("ssg", "assg") if v in nets}
     core_total = weak_total = 0
     for video, (example, inside, core) in truth.items():
@@ -75,7 +75,6 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
       any_inside = inside.any(1)
       bg_out += (bg & ~any_inside).sum()
       bg_all += bg.sum()
-      seeded += (fg & inside).sum()
       total += inside.sum()
       weak = inside & ~core
       core_total += core.sum()
@@ -93,7 +92,8 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
     entry = {
         "fg_seed_precision": float(fg_in / max(fg_all, 1)),
         "bg_seed_precision": float(bg_out / max(bg_all, 1)),
-        "instance_seeded": float(seeded / max(total, 1)),
+        # Seeds inside an instance of their class are the instance snippets that are seeds.
+        "instance_seeded": float(fg_in / max(total, 1)),
     }
     for variant, (fc, fw, bc, bw) in grown_stats.items():
       entry[variant] = {"core_grown_fg": fc / max(core_total, 1),

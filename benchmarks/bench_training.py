@@ -59,6 +59,16 @@ def _batch(batch, length, dim, classes, rng):
                                                        labels[:, None, :]], -1), tf.float32)}
 
 
+def _traced(strategy, replica_step, batch):
+  """A no-argument callable running `replica_step` on `batch` under the strategy, traced."""
+
+  @tf.function
+  def step(b):
+    return strategy.run(replica_step, args=(b,))
+
+  return lambda: step(batch)
+
+
 def _assg_step(strategy, cfg, batch, dim, classes):
   with strategy.scope():
     net = model_lib.build_net("assg", classes, dim, cfg)
@@ -67,12 +77,7 @@ def _assg_step(strategy, cfg, batch, dim, classes):
       opt.build(net.trainable_variables)
   replica_step = training.assg_replica_step(net, opts[0], opts[1], cfg.model,
                                             int(batch["features"].shape[0]), (0, dim), True)
-
-  @tf.function
-  def step(b):
-    return strategy.run(replica_step, args=(b,))
-
-  return lambda: step(batch)
+  return _traced(strategy, replica_step, batch)
 
 
 def _cas_step(strategy, cfg, batch, dim, classes):
@@ -82,12 +87,7 @@ def _cas_step(strategy, cfg, batch, dim, classes):
     opt.build(net.trainable_variables)
   replica_step = training.cas_replica_step(net, opt, cfg.cas, int(batch["features"].shape[0]),
                                            (0, dim))
-
-  @tf.function
-  def step(b):
-    return strategy.run(replica_step, args=(b,))
-
-  return lambda: step(batch)
+  return _traced(strategy, replica_step, batch)
 
 
 def _bare_step(strategy, cfg, batch, dim, classes):
@@ -106,11 +106,7 @@ def _bare_step(strategy, cfg, batch, dim, classes):
                               net.trainable_variables))
     return loss
 
-  @tf.function
-  def step(b):
-    return strategy.run(replica_step, args=(b,))
-
-  return lambda: step(batch)
+  return _traced(strategy, replica_step, batch)
 
 
 def _grow_only(batch, classes):

@@ -18,7 +18,7 @@ import numpy as np
 from absl import app, logging
 
 import experiments  # benchmarks/experiments.py: its flags, regimes and cache
-from assg_tf import distribute, inference, input_pipeline, synthetic
+from assg_tf import distribute, inference, input_pipeline
 from assg_tf import flags as assg_flags
 
 FLAGS = experiments.FLAGS
@@ -27,14 +27,10 @@ FLAGS = experiments.FLAGS
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  base = assg_flags.config_from_flags(FLAGS)
-  seed = int(FLAGS.seeds[0])
-  base = dataclasses.replace(base, data=dataclasses.replace(base.data, seed=seed))
-  spec = synthetic.SPECS[FLAGS.spec]
-  if FLAGS.feature_dim is not None:
-    spec = dataclasses.replace(spec, feature_dim=FLAGS.feature_dim)
-  runner = experiments.Runner(base, dataclasses.replace(spec, seed=seed), FLAGS.workdir,
-                              distribute.create_strategy())
+  # The first of --seeds, with exactly the spec and config experiments.py caches under.
+  runner, = experiments.runners_from_flags(distribute.create_strategy(),
+                                           [int(FLAGS.seeds[0])])
+  seed, base = runner.seed, runner.base
   truth = np.array([e - s for x in runner.test.as_numpy_iterator() for s, e in x["segments"]])
   print(f"{FLAGS.regime or FLAGS.spec}, seed {seed}: true instances, median "
         f"{np.median(truth):.1f} s")

@@ -307,24 +307,31 @@ def run_experiment(experiment: str, runners: List[Runner], regime: str,
   return result
 
 
-def main(argv):
-  del argv
-  logging.set_verbosity(logging.WARNING)
+def runners_from_flags(strategy, seeds: List[int]) -> List[Runner]:
+  """One Runner per seed: the synthetic spec of --spec with the flags' overrides, and the
+  config of the assg_tf flags, both with that seed (also used by detection_lengths.py)."""
   base = assg_flags.config_from_flags(FLAGS)
   spec = synthetic.SPECS[FLAGS.spec]
   for name in ("feature_dim", "num_train_videos", "num_test_videos"):
     if FLAGS[name].value is not None:
       spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
+  runners = []
+  for seed in seeds:
+    cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, seed=seed))
+    runners.append(Runner(cfg, dataclasses.replace(spec, seed=seed), FLAGS.workdir, strategy))
+  return runners
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  base = assg_flags.config_from_flags(FLAGS)
   regime = FLAGS.regime or FLAGS.spec
-  strategy = distribute.create_strategy()
   experiments = EXPERIMENTS if FLAGS.experiment == ["all"] else FLAGS.experiment
   for experiment in experiments:
     if experiment not in EXPERIMENTS:
       raise ValueError(f"--experiment={experiment!r}: expected {', '.join(EXPERIMENTS)} or all")
-  runners = []
-  for seed in [int(s) for s in FLAGS.seeds]:
-    cfg = dataclasses.replace(base, data=dataclasses.replace(base.data, seed=seed))
-    runners.append(Runner(cfg, dataclasses.replace(spec, seed=seed), FLAGS.workdir, strategy))
+  runners = runners_from_flags(distribute.create_strategy(), [int(s) for s in FLAGS.seeds])
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   for experiment in experiments:
     t0 = time.time()

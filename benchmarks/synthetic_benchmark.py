@@ -25,7 +25,6 @@ import tempfile
 import time
 
 import numpy as np
-import tensorflow as tf
 from absl import app, flags, logging
 
 from assg_tf import diagnostics, distribute, evaluation, synthetic
