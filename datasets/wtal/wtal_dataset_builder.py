@@ -92,10 +92,11 @@ def _synthetic():
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Weakly-supervised temporal action localization videos (SPEC section 2)."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "First release.",
       "1.1.0": "Synthetic configs: shot scenes drawn from a bank shared by all videos.",
+      "1.2.0": "Synthetic configs: I3D-like features (temporally correlated, non-negative).",
   }
   BUILDER_CONFIGS = [
       WtalConfig(name="synthetic", synthetic_spec="synthetic",
