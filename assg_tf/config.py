@@ -35,6 +35,16 @@ class CASConfig:
   # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", SPEC 3, the default);
   # "mil": W-TALC-style top-k multiple-instance pooling, a second seed provider (issue #6).
   network: str = "stpn"
+  # Temporal kernel of the CAS network's embedding convolution (1 = per snippet, STPN's).
+  kernel_size: int = 1
+  # Video-level loss: "softmax" (eq. 5, cross-entropy over the C classes) or "bce" (a sigmoid
+  # per class, multi-label): with "bce" a snippet's sigmoid(T-CAS) is a calibrated probability
+  # of its class, which the "probability" maps and seeds below rely on.
+  loss: str = "softmax"
+  # The localisation map that seeds and the CAS baseline use: "minmax" (a_t * sigmoid(s_t)
+  # min-max normalised per video and class) or "probability" (a_t * sigmoid(s_t) as it is;
+  # a_t = 1 for mil), docs/DESIGN.md.
+  maps: str = "minmax"
   topk_fraction: float = 0.125  # mil: video logit = mean of the top ceil(T / 8) T-CAS values
   hidden_dim: int = 512
   attention_dim: int = 256
@@ -44,9 +54,15 @@ class CASConfig:
   sparsity_weight: float = 0.04
   learning_rate: float = 1e-4
   steps: int = 2000
-  # Foreground seeds: normalised attention-weighted T-CAS above this (a "high threshold").
+  # Foreground seeds: localisation map above this (a "high threshold").
   fg_seed_threshold: float = 0.8
-  # Background seeds: this fraction of each video's lowest-attention segments ...
+  # Background seeds, "paper" rule: shot changes plus the lowest-attention segments (3.2.1);
+  # "probability" rule: segments whose map is below bg_seed_threshold for every labelled
+  # class, at least bg_seed_margin segments away from every foreground seed.
+  bg_seed_rule: str = "paper"
+  bg_seed_threshold: float = 0.1
+  bg_seed_margin: int = 2
+  # "paper" rule: this fraction of each video's lowest-attention segments ...
   bg_seed_fraction: float = 0.1
   # ... plus shot changes: neighbour feature distance above this many medians.
   shot_change_ratio: float = 2.0
@@ -57,6 +73,17 @@ class CASConfig:
 class ModelConfig:
   """The SSG backbone, heatmap head and classifier (paper 3.2.2, 3.3)."""
   hidden_dim: int = 512  # filters of both temporal convolutions
+  kernel_size: int = 1  # temporal kernel of both backbone convolutions (1 = the paper's)
+  # The heatmap head reads both halves of the opposite-ReLU pair for every channel ("full"),
+  # or the action channels read only ReLU(F) and the background channel only ReLU(-F)
+  # ("split", paper 3.3: foreground grows in the positive part, background in the negative).
+  head: str = "full"
+  # Growing (eq. 1) and erasing threshold H renormalised over the background and the video's
+  # labels ("labels"), or the softmax over all C+1 channels ("all", SPEC 3's first reading).
+  label_softmax: bool = False
+  # The classifier's loss: "softmax" (eq. 5) or "bce" (a sigmoid per class: the pooled logit
+  # of a labelled class must be high in absolute terms, not only above the other classes').
+  class_loss: str = "softmax"
   growing_threshold_fg: float = 0.99  # theta_g for the action classes (paper 4.2)
   growing_threshold_bg: float = 0.99  # theta_g for the background (paper 4.2)
   erasing_threshold: float = 0.4  # theta_a (paper 4.2)
@@ -89,7 +116,11 @@ class PredictConfig:
   # video_scores): "own" = the variant's own classifier (SAP without erasing for SSG/ASSG);
   # "cas" = the CAS seed network's, which is trained for classification alone.
   video_scores: str = "own"
-  max_detections: int = 100  # per video, after NMS
+  # Proposal score += this weight * the video-level score of its class (BaS-Net).
+  video_score_weight: float = 0.0
+  # Per video, after NMS. THUMOS'14 test videos have up to 218 instances, so a cap of 100
+  # would lose ground truth before evaluation.
+  max_detections: int = 500
 
 
 @dataclasses.dataclass(frozen=True)

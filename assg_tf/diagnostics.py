@@ -81,9 +81,11 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
       weak_total += weak.sum()
       x = np.concatenate([example["rgb"], example["flow"]], -1)[None, :, lo:hi]
       for variant in grown_stats:
-        out = nets[variant][stream](tf.constant(x))
-        grown = growing.grow(out["heatmaps"], tf.constant(dense[None], tf.float32),
-                             tf.ones([1, len(inside)]), tf.constant(example["labels"][None]),
+        net, labels = nets[variant][stream], tf.constant(example["labels"][None])
+        out = net(tf.constant(x), tf.ones([1, len(inside)]))
+        grown = growing.grow(net.training_heatmaps(out, labels),
+                             tf.constant(dense[None], tf.float32),
+                             tf.ones([1, len(inside)]), labels,
                              tf.constant(cfg.model.growing_threshold_fg),
                              tf.constant(cfg.model.growing_threshold_bg)).numpy()[0]
         g_fg, g_bg = grown[:, 1:] > 0, grown[:, :1] > 0

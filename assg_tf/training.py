@@ -61,7 +61,7 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
     x, mask, labels = batch["features"][..., lo:hi], batch["mask"], batch["labels"]
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)
-      per_video = losses.classification_loss(out["video_logits"], labels)
+      per_video = losses.video_loss(cfg.loss)(out["video_logits"], labels)
       if cfg.network == "stpn":  # the MIL network has no attention branch to make sparse
         per_video += cfg.sparsity_weight * losses.attention_sparsity(out["attention"], mask)
       loss = losses.replica_mean(per_video, global_batch_size)
@@ -91,8 +91,9 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
                               batch["seeds"])
     length = tf.reduce_sum(mask, axis=1)
     with tf.GradientTape() as tape:
-      out = net(x, training=True)
-      grown = growing.grow(out["heatmaps"], seeds, mask, labels, theta_fg, theta_bg)
+      out = net(x, mask, training=True)
+      grown = growing.grow(net.training_heatmaps(out, labels), seeds, mask, labels, theta_fg,
+                           theta_bg)
       seed_loss = losses.replica_mean(
           seeding_loss(out["heatmap_logits"], grown), global_batch_size)
     variables = net.trainable_variables
@@ -105,12 +106,13 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
     }
     if with_classifier:
       with tf.GradientTape() as tape:
-        out = net(x, training=True)
+        out = net(x, mask, training=True)
         video_logits = net.classify(out, mask, labels)
         class_loss = losses.replica_mean(
-            losses.classification_loss(video_logits, labels), global_batch_size)
+            losses.video_loss(cfg.class_loss)(video_logits, labels), global_batch_size)
       class_optimizer.apply_gradients(zip(tape.gradient(class_loss, variables), variables))
-      erased = tf.cast(out["heatmaps"][:, :, 1:] > cfg.erasing_threshold, tf.float32)
+      erased = tf.cast(net.training_heatmaps(out, labels)[:, :, 1:] > cfg.erasing_threshold,
+                       tf.float32)
       metrics["class_loss"] = class_loss
       metrics["erased"] = share(erased * labels[:, None, :] * mask[:, :, None],
                                 length * tf.reduce_sum(labels, axis=1))
