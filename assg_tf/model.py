@@ -67,7 +67,7 @@ class ASSGNet(keras.Model):
   def call(self, features, mask=None, training=False):
     """features [B, T, D], mask [B, T] -> dict of heatmap_logits and heatmaps [B, T, C+1],
     foreground ReLU(F) [B, T, hidden]."""
-    f = self.backbone(features, mask)
+    f = self.backbone(features, mask=mask)
     logits = self.head(self.opposite_relu(f))
     return {"heatmap_logits": logits, "heatmaps": ops.softmax(logits, axis=-1),
             "foreground": ops.relu(f)}

@@ -195,6 +195,7 @@ class VideoStructure:
   core_end: np.ndarray  # int64 [K]
   weak_ratio: np.ndarray  # float32 [K], non-core level / core level
   shot_starts: np.ndarray  # int64 [S-1], first snippets of every shot but the first
+  latent: Dict[str, np.ndarray]  # per stream, z [T, D] before the observation (noise units)
 
 
 def _spec(spec_or_name) -> SyntheticSpec:
@@ -409,13 +410,6 @@ def observe(spec, stream: str, latent: np.ndarray) -> np.ndarray:
                     0.0).astype(np.float32)
 
 
-def latent_of(spec, stream: str, features: np.ndarray) -> np.ndarray:
-  """The inverse of `observe` where the ReLU did not clip (tests and diagnostics)."""
-  spec = _spec(spec)
-  scale = spec.feature_scale * getattr(spec, f"{stream}_feature_mean")
-  return (features - channel_means(spec, stream)) / scale
-
-
 def realism_statistics(features: np.ndarray, stride: int = 1) -> Dict[str, float]:
   """Statistics of one video's features [T, D] that tell real I3D features from noise, taken
   every `stride` snippets (the real sample in `assg_tf/data/real_i3d` has a 2.56 s stride, 4
@@ -485,7 +479,7 @@ def generate_video(spec, layout: VideoLayout) -> Tuple[Dict[str, Any], VideoStru
   shot_starts = shot_starts[(shot_starts > 0) & (shot_starts < num_frames)]
   shot_of = np.searchsorted(shot_starts, t, side="right")  # [T] in 0..S-1
 
-  streams = {}
+  streams, latents = {}, {}
   for name in STREAMS:
     class_strength = getattr(spec, f"{name}_class_strength")
     scene_strength = getattr(spec, f"{name}_scene_strength")
@@ -502,6 +496,7 @@ def generate_video(spec, layout: VideoLayout) -> Tuple[Dict[str, Any], VideoStru
       latent += (class_strength * amp.T).astype(np.float32) @ protos[
           layout.segment_labels].astype(np.float32)
     streams[name] = observe(spec, name, latent)
+    latents[name] = latent
 
   labels = np.zeros(spec.num_classes, np.float32)
   labels[layout.segment_labels] = 1.0
@@ -519,7 +514,7 @@ def generate_video(spec, layout: VideoLayout) -> Tuple[Dict[str, Any], VideoStru
   }
   structure = VideoStructure(
       instance_start=start, instance_end=end, core_start=core_start, core_end=core_end,
-      weak_ratio=ratio.astype(np.float32), shot_starts=shot_starts)
+      weak_ratio=ratio.astype(np.float32), shot_starts=shot_starts, latent=latents)
   return example, structure
 
 
