@@ -66,6 +66,8 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
     grown_stats = {v: np.zeros(4) for v in ("ssg", "assg") if v in nets}
     core_total = weak_total = 0
     for video, (example, inside, core) in truth.items():
+      if video not in seeds:  # seeds cover the videos trained on (validation ones held out)
+        continue
       dense = np.zeros([len(inside), spec.num_classes + 1])
       coords = seeds[video]
       dense[coords[:, 0], coords[:, 1]] = 1
