@@ -35,6 +35,7 @@ import keras
 from keras import ops
 
 from assg_tf import config as config_lib
+from assg_tf import layers
 
 POOLINGS = ("attention", "topk")
 LOSSES = ("softmax", "bce")
@@ -66,6 +67,7 @@ class CASNet(keras.Model):
     self.kernel_size = int(kernel_size)
     self.loss = loss
     self.maps = maps
+    self.standardize = layers.FeatureStandardization(name="standardize")
     if self.kernel_size == 1:
       self.embed = keras.layers.Dense(self.hidden_dim, activation="relu", name="embed")
     else:
@@ -85,6 +87,7 @@ class CASNet(keras.Model):
                cfg.maps, **kwargs)
 
   def build(self, features_shape, mask_shape=None):
+    self.standardize.build(features_shape)
     self.embed.build(features_shape)
     hidden_shape = tuple(features_shape[:-1]) + (self.hidden_dim,)
     if self.pooling == "attention":
@@ -97,6 +100,7 @@ class CASNet(keras.Model):
     video_logits [B, C]."""
     if mask is None:
       mask = ops.ones(ops.shape(features)[:2])
+    features = self.standardize(features)
     if self.kernel_size > 1:  # padding reads as the zeros past the video's end
       features = features * ops.expand_dims(ops.cast(mask, features.dtype), -1)
     h = self.dropout(self.embed(features), training=training)

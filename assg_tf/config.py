@@ -27,6 +27,9 @@ class DataConfig:
   batch_size: int = 16  # global batch size (all replicas)
   shuffle_buffer: int = 1024
   seed: int = 0
+  # Standardise every feature channel with the training videos' mean and standard deviation
+  # inside each network (layers.FeatureStandardization): our departure, docs/DESIGN.md.
+  standardize: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,9 @@ class PredictConfig:
   video_scores: str = "own"
   # Proposal score += this weight * the video-level score of its class (BaS-Net).
   video_score_weight: float = 0.0
+  # Choose rgb_weight, proposal_score and video_score_weight on the validation split
+  # (selection.py) before the test evaluation; the values above are the first candidate.
+  select_on_validation: bool = False
   # Per video, after NMS. THUMOS'14 test videos have up to 218 instances, so a cap of 100
   # would lose ground truth before evaluation.
   max_detections: int = 500

@@ -353,13 +353,18 @@ class _VideoNames:
 
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
   """Writes `obj` as JSON atomically (temp file in the same folder, then os.replace)."""
+  write_text(path, json.dumps(obj, allow_nan=False))
+
+
+def write_text(path: Union[str, os.PathLike], text: str) -> None:
+  """Writes `text` atomically (temp file in the same folder, then os.replace)."""
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
   try:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-      json.dump(obj, f, allow_nan=False)
+      f.write(text)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

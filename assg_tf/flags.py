@@ -29,6 +29,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "num_segments": ("data", "num_segments", "Segments sampled per training video."),
     "batch_size": ("data", "batch_size", "Global batch size."),
     "shuffle_buffer": ("data", "shuffle_buffer", "Shuffle buffer (videos)."),
+    "standardize": ("data", "standardize", "Standardise feature channels with the training "
+                    "videos' statistics inside the networks."),
     "seed": ("data", "seed", "Random seed of sampling, shuffling and initialisation."),
     # Seeds / CAS network (paper 3.2.1).
     "cas_network": ("cas", "network", "Seed provider: stpn (attention pooling) or mil "
@@ -82,6 +84,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
                      "classifier (own) or from the CAS seed network (cas)."),
     "video_score_weight": ("predict", "video_score_weight", "Proposal score += this x the "
                            "video score of its class."),
+    "select_on_validation": ("predict", "select_on_validation", "Choose rgb_weight, "
+                             "proposal_score, video_score_weight on the validation split."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
     # Evaluation (SPEC section 4).
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),

@@ -19,9 +19,38 @@ Every layer creates its weights in `build()`, returns all constructor arguments 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 _PACKAGE = "assg_tf"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FeatureStandardization(keras.layers.Layer):
+  """(x - mean) / std per channel, with the training videos' statistics (our departure,
+  docs/DESIGN.md "Feature scale"): non-trainable weights, the identity until
+  `set_statistics` fills them, saved with the model (checkpoints, .keras, SavedModel).
+
+  I3D features are small and positive (channel means near 0.1-0.2 for Kinetics I3D, and other
+  extractors differ), so without it the first layer's pre-activations start tiny and the
+  networks need many more steps at a given learning rate to learn anything; with it, every
+  dataset reaches the networks at unit scale.
+  """
+
+  def build(self, input_shape):
+    dim = input_shape[-1]
+    self.mean = self.add_weight(name="mean", shape=(dim,), initializer="zeros",
+                                trainable=False)
+    self.inverse_std = self.add_weight(name="inverse_std", shape=(dim,), initializer="ones",
+                                       trainable=False)
+
+  def set_statistics(self, mean, std):
+    """Sets the per-channel mean and standard deviation (std floored at 1e-6)."""
+    self.mean.assign(np.asarray(mean, np.float32))
+    self.inverse_std.assign(1.0 / np.maximum(np.asarray(std, np.float32), 1e-6))
+
+  def call(self, x):
+    return (x - self.mean) * self.inverse_std
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -47,6 +47,7 @@ class ASSGNet(keras.Model):
     self.head_kind = head
     self.label_softmax = bool(label_softmax)
     self.class_loss = class_loss
+    self.standardize = layers.FeatureStandardization(name="standardize")
     self.backbone = layers.SSGBackbone(self.hidden_dim, self.kernel_size, name="backbone")
     self.opposite_relu = layers.OppositeReLU(name="opposite_relu")
     self.head = layers.HeatmapHead(self.num_classes, split=(head == "split"),
@@ -59,6 +60,7 @@ class ASSGNet(keras.Model):
                cfg.kernel_size, cfg.head, cfg.label_softmax, cfg.class_loss, **kwargs)
 
   def build(self, input_shape):
+    self.standardize.build(input_shape)
     self.backbone.build(input_shape)
     hidden_shape = tuple(input_shape[:-1]) + (self.hidden_dim,)
     self.head.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
@@ -67,7 +69,7 @@ class ASSGNet(keras.Model):
   def call(self, features, mask=None, training=False):
     """features [B, T, D], mask [B, T] -> dict of heatmap_logits and heatmaps [B, T, C+1],
     foreground ReLU(F) [B, T, hidden]."""
-    f = self.backbone(features, mask=mask)
+    f = self.backbone(self.standardize(features), mask=mask)
     logits = self.head(self.opposite_relu(f))
     return {"heatmap_logits": logits, "heatmaps": ops.softmax(logits, axis=-1),
             "foreground": ops.relu(f)}

@@ -6,9 +6,12 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 2. For each stream (rgb, flow; paper 3.5 trains them separately): the CAS seed network
    (paper 3.2.1), its initial seeds on every training video, then the SSG and/or ASSG network
    (Algorithm 1). Each stage checkpoints and resumes.
-3. Every variant (cas, ssg, assg) is evaluated on the test split: `OUT/predictions/<variant>.json`
-   and `OUT/metrics.json`. Nothing is chosen by test mAP: training runs the configured number of
-   steps; only the held-out training videos are used for validation curves.
+3. Every variant (cas, ssg, assg) gets its post-processing (stream weight, proposal score) chosen
+   on the held-out training videos (`selection.py`; the exported variant's choice is written to
+   `OUT/selected.flags`), then is evaluated once on the test split:
+   `OUT/predictions/<variant>.json` and `OUT/metrics.json`. Nothing is chosen by test mAP:
+   training runs the configured number of steps; only the held-out training videos are used for
+   validation curves and the post-processing choice.
 4. The trained networks are saved as `.keras` files, and the assg variant (else the last one
    trained) is exported as a SavedModel for TF Serving.
 
@@ -33,6 +36,7 @@ from assg_tf import inference
 from assg_tf import input_pipeline
 from assg_tf import model as model_lib
 from assg_tf import seeds as seeds_lib
+from assg_tf import selection
 from assg_tf import training
 
 FLAGS = flags.FLAGS
@@ -73,6 +77,11 @@ def format_table(metrics: Dict) -> str:
                                                              for k in extra])
   widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
   return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def exported_variant(cfg: config_lib.Config) -> str:
+  """The variant exported as the SavedModel: assg, else the last one trained."""
+  return "assg" if "assg" in cfg.variants else cfg.variants[-1]
 
 
 def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info,
@@ -145,17 +154,25 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
       training.save_keras(nets[variant][stream],
                           os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
 
-  # 3. Evaluation on the test split.
+  # 3. Post-processing chosen on the held-out training videos, then evaluation on the test split.
   if not chief:
     return nets, None
   metrics = {"dataset": cfg.data.dataset, "subset": cfg.data.test_split,
              "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
   for variant in cfg.variants:
-    predictor = inference.Predictor(nets[variant], info.rgb_dim, feature_dim, cfg.predict,
-                                    score_nets=nets.get("cas"))
+    make = lambda predict_cfg, v=variant: inference.Predictor(
+        nets[v], info.rgb_dim, feature_dim, predict_cfg, score_nets=nets.get("cas"))
+    predict_cfg = cfg.predict
+    if cfg.predict.select_on_validation and has_validation:
+      predict_cfg, table = selection.select(
+          lambda pc: evaluate_predictor(make(pc), validation, class_names, "validation",
+                                        cfg)["average_mAP"], cfg.predict)
+      if variant == exported_variant(cfg):
+        selection.write_flagfile(selection.chosen_path(cfg.model_dir), predict_cfg, table)
     metrics[variant] = evaluate_predictor(
-        predictor, test, class_names, cfg.data.test_split, cfg,
+        make(predict_cfg), test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
+    metrics[variant]["predict"] = {k: getattr(predict_cfg, k) for k in selection.GRID}
   evaluation.write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
   return nets, metrics
 
@@ -181,9 +198,11 @@ def main(argv):
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
         + format_table(metrics))
 
-  # 4. Export for TF Serving.
+  # 4. Export for TF Serving, with the post-processing chosen on the validation split.
   from assg_tf import export  # pylint: disable=g-import-not-at-top
-  exported = "assg" if "assg" in cfg.variants else cfg.variants[-1]
+  exported = exported_variant(cfg)
+  cfg = dataclasses.replace(cfg, predict=dataclasses.replace(
+      cfg.predict, **metrics[exported]["predict"]))
   path = export.export_saved_model(nets[exported], info, cfg,
                                    os.path.join(cfg.model_dir, "export"), seconds_per_segment,
                                    score_nets=nets.get("cas"))

@@ -26,6 +26,7 @@ import time
 from typing import Callable, Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -198,6 +199,26 @@ def _slice(info, stream):
   return model_lib.stream_slices(info.rgb_dim, info.rgb_dim + info.flow_dim)[stream]
 
 
+def feature_statistics(train_examples: tf.data.Dataset, stream: str):
+  """Per-channel mean and standard deviation of one stream over every snippet of the training
+  videos (one pass, float64 sums): what `layers.FeatureStandardization` subtracts and divides."""
+  total, squares, count = 0.0, 0.0, 0
+  for example in train_examples.as_numpy_iterator():
+    x = np.asarray(example[stream], np.float64)
+    total, squares, count = total + x.sum(0), squares + (x ** 2).sum(0), count + len(x)
+  if not count:
+    raise ValueError("feature_statistics: the training split has no snippets")
+  mean = total / count
+  return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+
+
+def _standardize(net, cfg: config_lib.Config, train_examples, stream: str):
+  """Fills the network's standardisation from the training videos (before step 0; a resumed
+  stage restores it from the checkpoint instead)."""
+  if cfg.data.standardize:
+    net.standardize.set_statistics(*feature_statistics(train_examples, stream))
+
+
 def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
               stream: str, validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
@@ -205,6 +226,7 @@ def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Da
   lo, hi = _slice(info, stream)
   with strategy.scope():
     net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
+    _standardize(net, cfg, train_examples, stream)
     optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
   step = cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size, (lo, hi))
   make = lambda start: input_pipeline.train_dataset(
@@ -241,6 +263,7 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
   num_classes = len(info.class_names)
   with strategy.scope():
     net = model_lib.build_net(variant, num_classes, hi - lo, cfg, name=f"{variant}_{stream}")
+    _standardize(net, cfg, train_examples, stream)
     seed_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
     class_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
   step = assg_replica_step(net, seed_optimizer, class_optimizer, cfg.model, cfg.data.batch_size,

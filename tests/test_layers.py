@@ -133,3 +133,12 @@ def test_layers_train_inside_a_functional_model_and_survive_a_keras_file(tmp_pat
                              rtol=1e-5, atol=1e-5)
   # Any length: the layers are per time step.
   assert loaded(np.zeros([2, 37, 6], np.float32)).shape == (2, 3)
+
+
+def test_feature_standardization_is_the_identity_until_set_then_standardises():
+  layer = layers.FeatureStandardization()
+  x = np.array([[[1.0, 10.0], [3.0, 30.0]]], np.float32)
+  np.testing.assert_array_equal(layer(x).numpy(), x)
+  layer.set_statistics([2.0, 20.0], [1.0, 10.0])
+  np.testing.assert_allclose(layer(x).numpy(), [[[-1.0, -1.0], [1.0, 1.0]]])
+  assert not layer.trainable_weights and len(layer.non_trainable_weights) == 2
