@@ -351,6 +351,26 @@ class _VideoNames:
     return self._ids[int(self._video[k])]
 
 
+def umask() -> int:
+  """The process umask (read from /proc on Linux, where reading it changes nothing)."""
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("Umask:"):
+          return int(line.split()[1], 8)
+  except (OSError, ValueError):
+    pass
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def chmod_like_open(fd: int) -> None:
+  """Gives a `tempfile.mkstemp` file (created 0600) the mode `open()` would have given it,
+  0666 & ~umask, so the file it is renamed to is as readable as any other output."""
+  os.fchmod(fd, 0o666 & ~umask())
+
+
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
   """Writes `obj` as JSON atomically (temp file in the same folder, then os.replace)."""
   path = os.fspath(path)
@@ -358,6 +378,7 @@ def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
   try:
+    chmod_like_open(fd)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       json.dump(obj, f, allow_nan=False)
     os.replace(tmp, path)

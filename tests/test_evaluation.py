@@ -348,3 +348,15 @@ def test_bad_thresholds():
   gt = ev.load_ground_truth(gt_dict({"v1": [("a", 0, 1)]}))
   with pytest.raises(ValueError, match=r"tiou_thresholds: .* in \(0, 1\], got \[0.0, 0.5\]"):
     ev.evaluate_detection(gt, ev.load_predictions({"results": {}}), [0.0, 0.5])
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_write_json_gives_the_file_the_umask_mode(tmp_path, mask):
+  """Atomic writes used to leave mkstemp's 0600 whatever the umask."""
+  old = os.umask(mask)
+  try:
+    assert ev.umask() == mask
+    ev.write_json(tmp_path / "m.json", {"a": 1})
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "m.json").st_mode & 0o777 == 0o666 & ~mask
