@@ -46,7 +46,6 @@ import tempfile
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
@@ -793,6 +792,8 @@ def classification_map(labels: np.ndarray, scores: np.ndarray) -> float:
   has_positive = positive.any(axis=0)
   if not has_positive.any():
     raise ValueError("labels: no class has a positive video; classification mAP is undefined")
+  # Imported here: scikit-learn takes longer to import than the detection evaluator runs.
+  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
   aps = [sk_metrics.average_precision_score(positive[:, c], scores[:, c])
          for c in np.flatnonzero(has_positive)]
   return float(np.mean(aps))
