@@ -340,6 +340,40 @@ def load_predictions(path_or_dict: PathOrDict) -> Predictions:
                      segments=segments, labels=labels, scores=scores, source=source)
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictionChecks:
+  """Detections that are legal in the results format but suspicious (see `check_predictions`).
+
+  Attributes:
+    unknown_video_detections: detections of videos that are not in the ground truth (subset).
+    unknown_videos: how many such videos.
+    negative_start: detections that start before 0 s.
+    zero_length: detections with end == start.
+  """
+  unknown_video_detections: int
+  unknown_videos: int
+  negative_start: int
+  zero_length: int
+
+
+def check_predictions(ground_truth: GroundTruth, predictions: Predictions) -> PredictionChecks:
+  """Counts the detections a user may not expect to be there; changes nothing in the mAP.
+
+  The evaluator (like the official one) counts detections of videos outside the ground truth
+  as false positives, and evaluates negative starts as given; a zero-length detection has
+  tIoU 0 with everything, so it is a false positive at every threshold.
+  """
+  known_ids = set(ground_truth.video_ids)
+  known = np.fromiter((v in known_ids for v in predictions.video_ids), bool,
+                      len(predictions.video_ids))
+  unknown = ~known[predictions.video]
+  return PredictionChecks(
+      unknown_video_detections=int(unknown.sum()),
+      unknown_videos=int(np.unique(predictions.video[unknown]).size),
+      negative_start=int((predictions.segments[:, 0] < 0).sum()),
+      zero_length=int((predictions.segments[:, 1] == predictions.segments[:, 0]).sum()))
+
+
 class _VideoNames:
   """`names[k]` = the video id of detection k, without building the full list."""
 

@@ -360,3 +360,18 @@ def test_write_json_gives_the_file_the_umask_mode(tmp_path, mask):
   finally:
     os.umask(old)
   assert os.stat(tmp_path / "m.json").st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_check_predictions_counts_unknown_videos_negative_starts_and_zero_lengths():
+  gt = ev.load_ground_truth({"database": {
+      "v": {"subset": "test", "annotations": [{"label": "a", "segment": [0, 10]}]},
+      "w": {"subset": "train", "annotations": []}}}, subset="test")
+  pred = ev.load_predictions({"results": {
+      "v": [{"label": "a", "segment": [-1, 3], "score": 0.9},
+            {"label": "a", "segment": [2, 2], "score": 0.8}],
+      "w": [{"label": "a", "segment": [1, 2], "score": 0.1}],
+      "x": [{"label": "a", "segment": [-3, -3], "score": 0.1}] * 2}})
+  assert ev.check_predictions(gt, pred) == ev.PredictionChecks(
+      unknown_video_detections=3, unknown_videos=2, negative_start=3, zero_length=3)
+  empty = ev.load_predictions({"results": {"v": []}})
+  assert ev.check_predictions(gt, empty) == ev.PredictionChecks(0, 0, 0, 0)
