@@ -60,6 +60,7 @@ import codecs
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import math
@@ -431,6 +432,20 @@ def shipped_ground_truth(dataset: str) -> dict:
       entry["duration"] = ann.duration
     database[video] = entry
   return {"version": f"assg_tf shipped {dataset} annotations", "database": database}
+
+
+def folder_fingerprint(folder: str) -> str:
+  """SHA-256 (hex) of the sorted lines `relative path, size, mtime in ns` of every file under
+  `folder` (symlinks followed): changes when any file is added, removed, resized or
+  rewritten, without reading the (possibly many GB of) features."""
+  root = os.fspath(folder)
+  lines = []
+  for parent, _, files in os.walk(root, followlinks=True):
+    for name in files:
+      path = os.path.join(parent, name)
+      stat = os.stat(path)
+      lines.append(f"{os.path.relpath(path, root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
+  return hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
