@@ -88,6 +88,9 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
                ) -> Tuple[tf.data.Dataset, DatasetInfo]:
   """Loads split `split` of tfds `wtal/<data_cfg.dataset>`, preparing it first if needed.
 
+  Prepared data made from another `data_cfg.manual_dir` (other files) is prepared again from
+  this one (the `wtal` builder's `download_and_prepare`).
+
   The examples come in the builder's file order (`shuffle_files=False`); training shuffles them
   in `train_dataset`. `split` may use tfds slicing ("train[:90%]").
   """

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from assg_tf import cas
 from assg_tf import config as config_lib
+from assg_tf import evaluation
 
 _CHANNELS_KEY = "__num_channels__"
 
@@ -121,6 +122,7 @@ def save_seeds(path: str, seeds: Dict[str, np.ndarray], num_channels: int) -> No
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
   try:
+    evaluation.chmod_like_open(fd)
     with os.fdopen(fd, "wb") as f:
       np.savez_compressed(f, **{k: np.asarray(v, np.int32).reshape(-1, 2)
                                 for k, v in seeds.items()},

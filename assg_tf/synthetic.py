@@ -86,6 +86,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from assg_tf import evaluation
+
 _DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 THUMOS_DIR = os.path.join(_DATA_DIR, "thumos14")
 ANET_DIR = os.path.join(_DATA_DIR, "activitynet13")
@@ -537,6 +539,7 @@ def _atomic_write(path: str, write) -> None:
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
   try:
+    evaluation.chmod_like_open(fd)
     with os.fdopen(fd, "wb") as f:
       write(f)
     os.replace(tmp, path)

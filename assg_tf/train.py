@@ -174,6 +174,10 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
     metrics[variant]["predict"] = {k: getattr(predict_cfg, k) for k in selection.GRID}
   evaluation.write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
+  # The ground truth G of `python -m assg_tf.evaluate --ground_truth=G --subset=<test split>`.
+  evaluation.write_json(os.path.join(cfg.model_dir, "ground_truth.json"), {
+      "version": f"assg_tf {cfg.data.dataset} {cfg.data.test_split}", "database":
+      input_pipeline.ground_truth_database(test, class_names, cfg.data.test_split)})
   return nets, metrics
 
 

@@ -43,6 +43,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from assg_tf import cas as cas_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import evaluation  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import export  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import flags as assg_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import growing  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -201,6 +202,7 @@ def _save(fig, path: str) -> None:
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".png")
+  evaluation.chmod_like_open(fd)
   os.close(fd)
   try:
     fig.savefig(tmp, dpi=110, format="png")

@@ -90,3 +90,9 @@ def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error(
     assert result.returncode == 1, result.stderr[-2000:]
     assert "--experiment='table9': expected table2, providers, table1, figure4, background " \
         "or all" in result.stderr
+
+
+def test_evaluate_process_benchmark_smoke():
+  stdout = _run("bench_evaluate_process.py", "--repeats=1")
+  assert "python -m assg_tf.evaluate" in stdout and "per-prediction loop" in stdout
+  assert "mAP of evaluate and of the loop agree" in stdout

@@ -259,3 +259,10 @@ def test_command_line_exports_a_trained_run(exported):
   for key in export.SIGNATURE_OUTPUTS:
     np.testing.assert_allclose(got[key].numpy(), outputs[f"batch2_{key}"], rtol=1e-6, atol=1e-7,
                                err_msg=key)
+
+
+def test_missing_run_json_names_the_model_dir(tmp_path):
+  with pytest.raises(FileNotFoundError) as e:
+    export.read_run(str(tmp_path / "run1"))
+  assert f"--model_dir={tmp_path / 'run1'}`" in str(e.value)
+  assert "{model_dir}" not in str(e.value)

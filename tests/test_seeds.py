@@ -80,6 +80,15 @@ def test_seeds_file_round_trip_and_errors(tmp_path):
     seeds.load_seeds(path, 3)
 
 
+def test_seeds_file_gets_the_umask_mode(tmp_path):
+  old = os.umask(0o022)
+  try:
+    seeds.save_seeds(str(tmp_path / "s.npz"), {"v1": np.zeros([0, 2], np.int32)}, 3)
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "s.npz").st_mode & 0o777 == 0o644
+
+
 def test_to_coordinates():
   dense = np.zeros([4, 3])
   dense[1, 0] = dense[2, 2] = 1
