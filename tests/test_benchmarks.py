@@ -40,6 +40,7 @@ def test_training_benchmark_smoke():
   stdout = _run("bench_training.py", "--batch=2", "--length=16", "--dim=8", "--classes=3",
                 "--repeats=2", "--lengths=16,32")
   assert "ratio ASSG / bare" in stdout and "CAS seed network step" in stdout
+  assert "GFLOP/s" in stdout and "x the limit" in stdout
   assert "T=    32" in stdout
 
 
