@@ -80,11 +80,11 @@ class SSGBackbone(keras.layers.Layer):
     self.kernel2 = self.add_weight(name="kernel2", shape=shape2, initializer="glorot_uniform")
     self.bias2 = self.add_weight(name="bias2", shape=(self.hidden_dim,), initializer="zeros")
 
-  def call(self, x, mask=None):
-    """x [batch, T, D], mask [batch, T] (1 = real segment; needed only when kernel_size > 1
-    and the batch is padded) -> F [batch, T, hidden_dim]."""
-    h = ops.relu(temporal_conv(x, self.kernel1, mask) + self.bias1)
-    return temporal_conv(h, self.kernel2, mask) + self.bias2
+  def call(self, x, segment_mask=None):
+    """x [batch, T, D], segment_mask [batch, T] (1 = real segment; needed only when
+    kernel_size > 1 and the batch is padded) -> F [batch, T, hidden_dim]."""
+    h = ops.relu(temporal_conv(x, self.kernel1, segment_mask) + self.bias1)
+    return temporal_conv(h, self.kernel2, segment_mask) + self.bias2
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.hidden_dim,)

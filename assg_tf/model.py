@@ -66,10 +66,11 @@ class ASSGNet(keras.Model):
     self.head.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
     self.pool.build(hidden_shape)
 
-  def call(self, features, mask=None, training=False):
-    """features [B, T, D], mask [B, T] -> dict of heatmap_logits and heatmaps [B, T, C+1],
-    foreground ReLU(F) [B, T, hidden]."""
-    f = self.backbone(self.standardize(features), mask=mask)
+  def call(self, features, segment_mask=None, training=False):
+    """features [B, T, D], segment_mask [B, T] (1 = real segment) -> dict of heatmap_logits
+    and heatmaps [B, T, C+1], foreground ReLU(F) [B, T, hidden]. (Not named `mask`: Keras
+    would treat it as a Keras mask and propagate it.)"""
+    f = self.backbone(self.standardize(features), segment_mask=segment_mask)
     logits = self.head(self.opposite_relu(f))
     return {"heatmap_logits": logits, "heatmaps": ops.softmax(logits, axis=-1),
             "foreground": ops.relu(f)}

@@ -63,10 +63,10 @@ def test_backbone_with_temporal_kernel_ignores_how_much_padding_follows():
   rng = np.random.default_rng(2)
   layer = layers.SSGBackbone(6, kernel_size=3)
   x = rng.normal(size=[1, 5, 4]).astype(np.float32)
-  alone = layer(x, mask=np.ones([1, 5], np.float32)).numpy()
+  alone = layer(x, segment_mask=np.ones([1, 5], np.float32)).numpy()
   padded = np.concatenate([x, rng.normal(size=[1, 3, 4]).astype(np.float32)], axis=1)
   mask = np.array([[1.0] * 5 + [0.0] * 3], np.float32)
-  np.testing.assert_allclose(layer(padded, mask=mask).numpy()[:, :5], alone, rtol=1e-5,
+  np.testing.assert_allclose(layer(padded, segment_mask=mask).numpy()[:, :5], alone, rtol=1e-5,
                              atol=1e-5)
   assert layer.kernel1.shape == (3, 4, 6) and layer.kernel2.shape == (3, 6, 6)
   with pytest.raises(ValueError, match="kernel_size=0"):
