@@ -33,6 +33,9 @@ class DataConfig:
   # Standardise every feature channel with the training videos' mean and standard deviation
   # inside each network (layers.FeatureStandardization): our departure, docs/DESIGN.md.
   standardize: bool = True
+  # Splits up to this size (prepared tfds files) are kept in memory after the first epoch
+  # (THUMOS'14's I3D features: about 0.5 GB; ActivityNet's are read from disk every epoch).
+  cache_megabytes: int = 4096
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,7 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "shuffle_buffer": ("data", "shuffle_buffer", "Shuffle buffer (videos)."),
     "standardize": ("data", "standardize", "Standardise feature channels with the training "
                     "videos' statistics inside the networks."),
+    "cache_megabytes": ("data", "cache_megabytes", "Keep splits up to this size in memory."),
     "seed": ("data", "seed", "Random seed of sampling, shuffling and initialisation."),
     # Seeds / CAS network (paper 3.2.1).
     "cas_network": ("cas", "network", "Seed provider: stpn (attention pooling) or mil "

@@ -79,6 +79,18 @@ def format_table(metrics: Dict) -> str:
   return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def write_run_json(cfg: config_lib.Config, info, seconds_per_segment: float,
+                   predict_cfg: config_lib.PredictConfig) -> None:
+  """OUT/run.json: what predict/export/visualize need to rebuild the run without the data,
+  with the post-processing they should use."""
+  run_cfg = dataclasses.replace(cfg, predict=predict_cfg)
+  evaluation.write_json(os.path.join(cfg.model_dir, "run.json"), {
+      "dataset": cfg.data.dataset, "class_names": list(info.class_names),
+      "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
+      "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
+      "streams": list(cfg.streams), "config": dataclasses.asdict(run_cfg)})
+
+
 def exported_variant(cfg: config_lib.Config) -> str:
   """The variant exported as the SavedModel: assg, else the last one trained."""
   return "assg" if "assg" in cfg.variants else cfg.variants[-1]
@@ -103,7 +115,8 @@ def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, i
 def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test, info):
   """Steps 2 and 3 on given splits (datasets of examples); returns (nets, metrics).
 
-  `nets` maps each variant to its {stream: network}; `metrics` is what metrics.json holds
+  `nets` maps each variant (and "cas" whenever the seed networks were trained) to its {stream:
+  network}; `metrics` is what metrics.json holds
   (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
@@ -116,11 +129,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   chief = distribute.is_chief(strategy)
   # What predict/export/visualize need to rebuild the run without the data.
   if chief:
-    evaluation.write_json(os.path.join(cfg.model_dir, "run.json"), {
-        "dataset": cfg.data.dataset, "class_names": list(class_names),
-        "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
-        "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
-        "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
+    write_run_json(cfg, info, seconds_per_segment, cfg.predict)
 
   predictors = {}  # one traced forward pass per network, reused at every validation
 
@@ -137,11 +146,15 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
 
   # 2. Per stream: CAS seed network, initial seeds, SSG / ASSG (Algorithm 1).
   nets = {variant: {} for variant in cfg.variants}
+  cas_nets = {}  # the seed networks, which also give the class scores (--video_scores=cas)
   for stream in cfg.streams:
-    needs_cas = "cas" in cfg.variants or not cfg.cas.seeds_file
+    needs_cas = ("cas" in cfg.variants or not cfg.cas.seeds_file
+                 or cfg.predict.video_scores == "cas")
     cas_net = (training.train_cas(cfg, strategy, info, train, stream,
                                   validate if has_validation else None)
                if needs_cas else None)
+    if needs_cas:
+      cas_nets[stream] = cas_net
     if "cas" in cfg.variants:
       nets["cas"][stream] = cas_net
     variants = model_lib.variants_to_train(cfg.variants)
@@ -153,6 +166,11 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
     for variant in cfg.variants if chief else ():
       training.save_keras(nets[variant][stream],
                           os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
+    if chief and needs_cas and "cas" not in cfg.variants:  # predict/export need its scores
+      training.save_keras(cas_net, os.path.join(cfg.model_dir, "models", f"cas_{stream}.keras"))
+
+  if cas_nets:  # returned whenever trained: export needs their class scores
+    nets["cas"] = cas_nets
 
   # 3. Post-processing chosen on the held-out training videos, then evaluation on the test split.
   if not chief:
@@ -161,7 +179,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
              "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
   for variant in cfg.variants:
     make = lambda predict_cfg, v=variant: inference.Predictor(
-        nets[v], info.rgb_dim, feature_dim, predict_cfg, score_nets=nets.get("cas"))
+        nets[v], info.rgb_dim, feature_dim, predict_cfg, score_nets=cas_nets or None)
     predict_cfg = cfg.predict
     if cfg.predict.select_on_validation and has_validation:
       predict_cfg, table = selection.select(
@@ -169,6 +187,8 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
                                         cfg)["average_mAP"], cfg.predict)
       if variant == exported_variant(cfg):
         selection.write_flagfile(selection.chosen_path(cfg.model_dir), predict_cfg, table)
+        # predict, export and visualize rebuild the run from run.json: the chosen values.
+        write_run_json(cfg, info, seconds_per_segment, predict_cfg)
     metrics[variant] = evaluate_predictor(
         make(predict_cfg), test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))

@@ -86,7 +86,7 @@ class Row:
 def rows(experiment: str) -> List[Row]:
   if experiment == "table2":
     return [Row(f"{name} ({preset})", variant, preset)
-            for preset in ("paper", "ours")
+            for preset in ("ours", "paper")
             for variant, name in (("cas", "CAS"), ("ssg", "CAS+SSG"), ("assg", "ASSG"))]
   if experiment == "table1":
     return [Row(f"ASSG, {p.upper()}", "assg", model={"pooling": p}) for p in ("sap", "gap", "gmp")]
