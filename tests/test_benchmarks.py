@@ -97,3 +97,9 @@ def test_evaluate_process_benchmark_smoke():
   stdout = _run("bench_evaluate_process.py", "--repeats=1")
   assert "python -m assg_tf.evaluate" in stdout and "per-prediction loop" in stdout
   assert "mAP of evaluate and of the loop agree" in stdout
+
+
+def test_realism_smoke():
+  stdout = _run("realism.py", "--videos=3", "--feature_dim=16")
+  assert "| real I3D sample, rgb, 2.56 s | 0.798 | 0.631 |" in stdout
+  assert "| synthetic_anet, flow, 0.64 s |" in stdout
