@@ -51,7 +51,11 @@ def run_dir(tmp_path_factory):
   label = int(np.flatnonzero(train_example["labels"])[0])
   # A foreground seed of the rgb stream where eq. 1 lets it grow: segment t + 1 qualifies
   # (class c above theta_g and the argmax over the background and the video's labels).
-  rgb_heat = nets["assg"]["rgb"](train_example["rgb"][None])["heatmaps"].numpy()[0]
+  # H is what growing thresholds (the net's training_heatmaps: with the default label
+  # softmax, renormalised over the background and the video's labels).
+  rgb_net = nets["assg"]["rgb"]
+  rgb_heat = rgb_net.training_heatmaps(rgb_net(train_example["rgb"][None]),
+                                       train_example["labels"][None]).numpy()[0]
   allowed = np.concatenate([[True], train_example["labels"] > 0.5])
   restricted = np.where(allowed, rgb_heat, -1.0)
   qualifies = (restricted.argmax(-1) == label + 1) & (rgb_heat[:, label + 1] >= THETA)
@@ -111,7 +115,8 @@ def test_training_video_maps_use_the_stored_seeds(run_dir):
     dense[0, coords[:, 0], coords[:, 1]] = 1.0
     lo, hi = model_lib.stream_slices(run_dir["info"].rgb_dim, 2 * run_dir["info"].rgb_dim)[stream]
     x = np.concatenate([example["rgb"], example["flow"]], 1)[None, :, lo:hi]
-    grown = growing.grow(run_dir["nets"]["assg"][stream](x)["heatmaps"], dense,
+    net = run_dir["nets"]["assg"][stream]
+    grown = growing.grow(net.training_heatmaps(net(x), example["labels"][None]), dense,
                          np.ones([1, length], np.float32), example["labels"][None],
                          tf.constant(THETA), tf.constant(THETA)).numpy()[0]
     np.testing.assert_array_equal(maps["grown"][stream]["fg"], grown[:, run_dir["label"] + 1] > 0)
@@ -133,7 +138,8 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
     lo, hi = model_lib.stream_slices(info.rgb_dim, 2 * info.rgb_dim)[stream]
     cas_out = run_dir["nets"]["cas"][stream](features[..., lo:hi], mask)
     np.testing.assert_allclose(maps["cas"][stream],
-                               cas_lib.localization_map(cas_out, mask).numpy()[0, :, c],
+                               cas_lib.localization_map(cas_out, mask, run_dir["nets"]["cas"][stream].maps
+                                                        ).numpy()[0, :, c],
                                rtol=1e-5, atol=1e-6)
     dense = seeds_lib.initial_seeds(features[..., lo:hi], cas_out, mask,
                                     example["labels"][None], run_dir["cfg"].cas).numpy()[0]
