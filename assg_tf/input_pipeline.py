@@ -89,12 +89,21 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
   """Loads split `split` of tfds `wtal/<data_cfg.dataset>`, preparing it first if needed.
 
   The examples come in the builder's file order (`shuffle_files=False`); training shuffles them
-  in `train_dataset`. `split` may use tfds slicing ("train[:90%]").
+  in `train_dataset`. `split` may use tfds slicing ("train[:90%]"). A real benchmark's
+  `manual_dir` must hold a feature layout (`features.FeatureError` otherwise), and is required
+  while the dataset is not prepared (ValueError).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from assg_tf.datasets.wtal import wtal_dataset_builder  # pylint: disable=g-import-not-at-top,unused-import
+  from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
 
   builder = tfds.builder(f"wtal/{data_cfg.dataset}", data_dir=data_cfg.data_dir)
+  # The user's feature folder is checked here: tfds' own check is an AssertionError.
+  if data_cfg.dataset in features_lib.DATASETS and data_cfg.manual_dir:
+    features_lib.detect_layout(data_cfg.manual_dir, data_cfg.dataset)
+  elif data_cfg.dataset in features_lib.DATASETS and not builder.is_prepared():
+    raise ValueError(f"dataset {data_cfg.dataset} is not prepared in {builder.data_dir}: give "
+                     "manual_dir (--manual_dir), the folder with your features")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=data_cfg.manual_dir))
   dataset = builder.as_dataset(split=split, shuffle_files=False)

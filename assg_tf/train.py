@@ -37,6 +37,8 @@ from assg_tf import training
 
 FLAGS = flags.FLAGS
 assg_flags.define_flags()
+for _name in assg_flags.FLAG_TABLE:  # --help lists them (they are defined in assg_tf.flags)
+  flags.declare_key_flag(_name)
 
 
 def evaluate_predictor(predictor: inference.Predictor, examples, class_names, subset: str,
@@ -99,6 +101,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   Benchmarks call this directly with in-memory synthetic splits.
   """
   # Weight initialisation (Keras' own generator), dropout and TF ops follow the run's seed.
+  config_lib.validate(cfg)
   keras.utils.set_random_seed(cfg.data.seed)
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim
@@ -163,19 +166,26 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Everything that can be checked is, before anything is written to model_dir.
   cfg = assg_flags.config_from_flags(FLAGS)
-  os.makedirs(cfg.model_dir, exist_ok=True)
   strategy = distribute.create_strategy()
-  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 
   # 1. Data.
   train, info = input_pipeline.load_split(cfg.data, cfg.data.train_split)
   validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
   test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+  os.makedirs(cfg.model_dir, exist_ok=True)
+  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 
   # 2-3. Seeds, SSG / ASSG and evaluation.
-  nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
+  try:
+    nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
+  except KeyboardInterrupt:  # Ctrl-C: every checkpoint written so far is complete
+    raise SystemExit(f"interrupted; the checkpoints in {cfg.model_dir} are kept: run the same "
+                     "command again to resume") from None
+  except training.CorruptCheckpointError as e:
+    raise SystemExit(f"error: {e}") from None
   if metrics is None:  # a non-chief worker of a multi-worker run: the chief reports
     return
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
@@ -191,4 +201,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(assg_flags.with_clear_errors(main))

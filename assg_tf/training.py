@@ -129,6 +129,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
   gives the global-batch training dataset; `validate()` returns a validation score (mAP on
   held-out training videos) logged to TensorBoard.
   """
+  config_lib.validate(train_cfg)
   ckpt_dir = os.path.join(workdir, "checkpoints", name)
   with strategy.scope():
     for opt in optimizers.values():
@@ -200,6 +201,7 @@ def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Da
               stream: str, validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
   from assg_tf import input_pipeline, model as model_lib
+  config_lib.validate(cfg)
   lo, hi = _slice(info, stream)
   with strategy.scope():
     net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
@@ -235,6 +237,7 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
                validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the SSG or ASSG network of one stream from its seeds (Algorithm 1)."""
   from assg_tf import input_pipeline, model as model_lib, seeds as seeds_lib
+  config_lib.validate(cfg)
   lo, hi = _slice(info, stream)
   num_classes = len(info.class_names)
   with strategy.scope():

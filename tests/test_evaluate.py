@@ -73,3 +73,10 @@ def test_bad_input_is_a_one_line_error(tmp_path):
       "anet13_val_gt.json: subset 'Validation' matches no video; subsets present: "
       "['validation']")
   assert not os.listdir(tmp_path)
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.evaluate", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--ground_truth', '--predictions', '--subset', '--tiou_thresholds', '--output'):
+    assert f"  {flag}:" in result.stdout, flag

@@ -259,3 +259,10 @@ def test_command_line_exports_a_trained_run(exported):
   for key in export.SIGNATURE_OUTPUTS:
     np.testing.assert_allclose(got[key].numpy(), outputs[f"batch2_{key}"], rtol=1e-6, atol=1e-7,
                                err_msg=key)
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.export", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--model_dir', '--export_dir', '--variant', '--version'):
+    assert f"  {flag}:" in result.stdout, flag

@@ -246,3 +246,15 @@ def test_load_split_through_the_tfds_builder(tmp_path):
   assert batch["labels"].shape == (8, TINY.num_classes)
   eval_batch = next(iter(input_pipeline.eval_dataset(test, 4)))
   assert eval_batch["segment_labels"].dtype == tf.int64
+
+
+def test_load_split_checks_the_feature_folder_before_tfds(tmp_path):
+  from assg_tf import features
+  missing = str(tmp_path / "missing")
+  with pytest.raises(features.FeatureError, match=f"feature folder {missing} does not exist"):
+    input_pipeline.load_split(config.DataConfig(dataset="thumos14", manual_dir=missing,
+                                                data_dir=str(tmp_path / "tfds")), "train")
+  with pytest.raises(ValueError, match="dataset activitynet13 is not prepared in .*: give "
+                     r"manual_dir \(--manual_dir\), the folder with your features"):
+    input_pipeline.load_split(config.DataConfig(dataset="activitynet13",
+                                                data_dir=str(tmp_path / "tfds")), "train")

@@ -64,3 +64,34 @@ def test_rerun_resumes_every_stage_instead_of_training_again(run):
   assert "cas_rgb: already trained to step 6" in log
   assert "assg_flow: resuming from step 4" in log
   assert (root / "out" / "export" / "2" / "saved_model.pb").is_file()
+
+
+def _command(module, *args):
+  return subprocess.run([sys.executable, "-m", f"assg_tf.{module}", *args], capture_output=True,
+                        text=True, timeout=300, cwd=REPO)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--learning_rate=-1"], "error: --learning_rate=-1.0: expected a positive number"),
+    (["--checkpoint_every=0"], "error: --checkpoint_every=0: expected a positive int"),
+    (["--dataset=thumos15"], "error: --dataset='thumos15': expected one of synthetic, "
+     "synthetic_thumos, synthetic_anet, thumos14, activitynet13"),
+    (["--dataset=thumos14", "--manual_dir=/nonexistent/features"],
+     "error: feature folder /nonexistent/features does not exist; expected one of:"),
+])
+def test_bad_input_is_one_message_and_writes_nothing(tmp_path, args, message):
+  out = tmp_path / "out"
+  result = _command("train", f"--flagfile={os.path.join(REPO, 'configs', 'synthetic.flags')}",
+                    f"--model_dir={out}", f"--data_dir={tmp_path / 'tfds'}", *args)
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  assert message in result.stderr.splitlines()
+  assert not out.exists()
+
+
+def test_help_lists_the_training_flags():
+  result = _command("train", "--help")  # absl exits with status 1 after --help
+  for flag in ("--model_dir", "--manual_dir", "--dataset", "--learning_rate", "--cas_steps",
+               "--assg_steps", "--checkpoint_every", "--variants", "--streams"):
+    assert f"  {flag}:" in result.stdout, flag
+  assert "Adam learning rate of ASSG." in result.stdout

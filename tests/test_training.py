@@ -99,3 +99,16 @@ def test_keras_file_is_written_atomically(tmp_path):
   path = str(tmp_path / "m" / "assg_rgb.keras")
   training.save_keras(net, path)
   assert os.listdir(tmp_path / "m") == ["assg_rgb.keras"]
+
+
+def test_bad_config_is_refused_before_anything_is_written(data, tmp_path):
+  examples, info = data
+  strategy = distribute.create_strategy()
+  cfg = _cfg(tmp_path)
+  bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, checkpoint_every=0))
+  with pytest.raises(ValueError, match=r"^train\.checkpoint_every=0: expected a positive int$"):
+    training.train_cas(bad, strategy, info, examples, "rgb")
+  with pytest.raises(ValueError, match=r"^log_every=0: expected a positive int$"):
+    training.run_stage("x", None, {}, None, None, 10, config_lib.TrainConfig(log_every=0),
+                       strategy, str(tmp_path))
+  assert os.listdir(tmp_path) == []

@@ -2,6 +2,8 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,3 +191,10 @@ def test_read_curves_without_logs_is_an_error(tmp_path):
 
 def test_synthetic_classes_are_the_runs(run_dir):
   assert list(run_dir["info"].class_names) == synthetic.class_names("synthetic")
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.visualize", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--model_dir', '--video_id', '--output', '--curves', '--class_name'):
+    assert f"  {flag}:" in result.stdout, flag
