@@ -164,7 +164,7 @@ def _zero_padding(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int, seed: int,
                   extra_sequence_keys: Sequence[str] = (), shuffle_buffer: int = 1024,
-                  repeat: bool = True) -> tf.data.Dataset:
+                  repeat: bool = True, skip: int = 0) -> tf.data.Dataset:
   """Training batches (docs/DESIGN.md "Batches"): N sampled snippets per video.
 
   Shuffles videos (buffer `shuffle_buffer`, reshuffled every epoch), samples N snippets with
@@ -182,6 +182,9 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
       same indices (padding rows zero), e.g. per-video seeds.
     shuffle_buffer: videos in the shuffle buffer.
     repeat: repeat forever (training); False gives one epoch.
+    skip: batches to leave out: a training run resumed after `skip` steps continues exactly
+      the batches of the uninterrupted run (the videos are read and shuffled again, but not
+      sampled).
 
   Returns:
     Batches {features [B, N, D_rgb + D_flow] float32, mask [B, N] float32, labels [B, C]
@@ -217,6 +220,7 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   if repeat:
     dataset = dataset.repeat()
   dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed)))
+  dataset = dataset.skip(skip * batch_size)
   dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   dataset = dataset.batch(batch_size, drop_remainder=True)
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -144,6 +144,19 @@ def test_train_batches_deterministic_and_new_offsets_each_epoch(train_examples):
   assert all(not np.array_equal(r[0], r[1]) for r in rows.values())
 
 
+def test_train_batches_skip_continues_the_same_stream(train_examples):
+  # A resumed run (skip = steps done) sees exactly the batches an uninterrupted one does,
+  # across epochs (12 videos, batches of 4: batch 5 is in the third epoch).
+  def batches(skip, count):
+    ds = input_pipeline.train_dataset(_dataset(train_examples), 32, 4, seed=5, skip=skip)
+    return list(ds.take(count).as_numpy_iterator())
+
+  whole, resumed = batches(0, 9), batches(5, 4)
+  for x, y in zip(whole[5:], resumed):
+    for key in x:
+      np.testing.assert_array_equal(x[key], y[key])
+
+
 def test_train_dataset_bad_input(train_examples):
   with pytest.raises(ValueError, match=r"extra_sequence_keys \['seeds'\]"):
     input_pipeline.train_dataset(_dataset(train_examples), 8, 2, seed=0,
