@@ -12,7 +12,10 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 4. The trained networks are saved as `.keras` files, and the assg variant (else the last one
    trained) is exported as a SavedModel for TF Serving.
 
-Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage.
+Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage,
+and ends with exactly the weights and metrics of an uninterrupted run. Ctrl-C stops with one
+line, keeping the checkpoints. Bad flags, dataset names and feature folders are refused with one
+line before anything is written; `--help` lists the flags.
 """
 from __future__ import annotations
 
