@@ -178,6 +178,8 @@ def main(argv):
   validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
   test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+  for stream in cfg.streams if cfg.cas.seeds_file else ():  # the user's seeds files
+    seeds_lib.load_seeds(cfg.cas.seeds_file.format(stream=stream), len(info.class_names) + 1)
   os.makedirs(cfg.model_dir, exist_ok=True)
   logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 

@@ -142,6 +142,16 @@ def test_bad_input_is_one_message_and_writes_nothing(tmp_path, args, message):
   assert not out.exists()
 
 
+def test_missing_seeds_file_is_refused_before_anything_is_written(run, tmp_path):
+  root, _ = run
+  out = tmp_path / "out"
+  result = _train(out, root / "tfds", f"--seeds_file={tmp_path}/seeds_{{stream}}.npz")
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  assert f"error: seeds file {tmp_path}/seeds_rgb.npz does not exist" in result.stderr
+  assert not out.exists()
+
+
 def test_help_lists_the_training_flags():
   result = _command("train", "--help")  # absl exits with status 1 after --help
   for flag in ("--model_dir", "--manual_dir", "--dataset", "--learning_rate", "--cas_steps",
