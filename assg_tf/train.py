@@ -103,8 +103,8 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
-  # Weight initialisation (Keras' own generator), dropout and TF ops follow the run's seed.
   config_lib.validate(cfg)
+  # Weight initialisation (Keras' own generator), dropout and TF ops follow the run's seed.
   keras.utils.set_random_seed(cfg.data.seed)
   class_names = info.class_names
   feature_dim = info.rgb_dim + info.flow_dim

@@ -92,3 +92,16 @@ def test_values_checked_by_the_config_are_named_by_flag(arg, message):
   with pytest.raises(ValueError) as e:
     _parse([arg])
   assert str(e.value) == message
+
+
+@pytest.mark.parametrize("exception,message", [
+    (KeyboardInterrupt(), "interrupted"),
+    (ValueError("--x=1: expected 2"), "error: --x=1: expected 2"),
+])
+def test_with_clear_errors_ends_with_one_line(exception, message):
+  def main(argv):
+    raise exception
+
+  with pytest.raises(SystemExit) as e:
+    assg_flags.with_clear_errors(main)(["prog"])
+  assert e.value.code == message
