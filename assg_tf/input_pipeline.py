@@ -172,6 +172,8 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   static shape [batch_size, N, D] a tf.distribute strategy splits evenly across replicas.
   Deterministic given `seed`: the shuffle and the per-video offsets (stateless, from a
   `tf.data.Dataset.random(seed)` stream zipped after `repeat`, so each epoch gets new ones).
+  Both also depend on TensorFlow's global seed (tf.data combines it with `seed`), which
+  `train.train_and_evaluate` sets from the same `DataConfig.seed`.
 
   Args:
     examples: dataset of examples ("A dataset example" of docs/DESIGN.md).
