@@ -17,9 +17,17 @@ highest T-CAS values over the real segments, trained with eq. 5 alone. Its class
 "attention" (what the background seeds and the CAS baseline's background channel need) is
 a_t = sigmoid(max_c s_t[c]): a segment no class fires on is probably background.
 
-For either network, the localisation map, the attention-weighted T-CAS
-a_t * sigmoid(s_t[c]), normalised per video and class to [0, 1] over the real segments, gives
-the foreground seeds (`seeds.py`) and is also the CAS baseline's heatmap for prediction.
+For either network, the localisation map gives the foreground seeds (`seeds.py`) and is also
+the CAS baseline's heatmap for prediction. `maps="minmax"` (the first reading of 3.2.1) is the
+attention-weighted T-CAS a_t * sigmoid(s_t[c]) min-max normalised per video and class over the
+real segments: every video then has a snippet at 1 for every class, whether it contains the
+class or not, and the map's scale says nothing about confidence. `maps="probability"` keeps the
+probabilities as they are: sigmoid(s_t[c]) (times a_t for STPN), which a network trained with
+`loss="bce"` (a sigmoid per class on the video logits, W-TALC's MIL pooling then reads the same
+scale per snippet) calibrates: a seed threshold of 0.9 then means what it says.
+
+`kernel_size` > 1 makes the embedding a temporal convolution ("same" padding, features zeroed
+past each video's end): each snippet sees its neighbours, as real actions span many snippets.
 """
 from __future__ import annotations
 
@@ -27,8 +35,11 @@ import keras
 from keras import ops
 
 from assg_tf import config as config_lib
+from assg_tf import layers
 
 POOLINGS = ("attention", "topk")
+LOSSES = ("softmax", "bce")
+MAPS = ("minmax", "probability")
 NETWORK_POOLING = {"stpn": "attention", "mil": "topk"}  # CASConfig.network -> pooling
 
 
@@ -39,17 +50,29 @@ class CASNet(keras.Model):
 
   def __init__(self, num_classes: int, hidden_dim: int = 512, attention_dim: int = 256,
                dropout: float = 0.5, pooling: str = "attention", topk_fraction: float = 0.125,
-               **kwargs):
+               kernel_size: int = 1, loss: str = "softmax", maps: str = "minmax", **kwargs):
     super().__init__(**kwargs)
     if pooling not in POOLINGS:
       raise ValueError(f"CASNet pooling={pooling!r}: expected one of {POOLINGS}")
+    if loss not in LOSSES:
+      raise ValueError(f"CASNet loss={loss!r}: expected one of {LOSSES}")
+    if maps not in MAPS:
+      raise ValueError(f"CASNet maps={maps!r}: expected one of {MAPS}")
     self.num_classes = int(num_classes)
     self.hidden_dim = int(hidden_dim)
     self.attention_dim = int(attention_dim)
     self.dropout_rate = float(dropout)
     self.pooling = pooling
     self.topk_fraction = float(topk_fraction)
-    self.embed = keras.layers.Dense(self.hidden_dim, activation="relu", name="embed")
+    self.kernel_size = int(kernel_size)
+    self.loss = loss
+    self.maps = maps
+    self.standardize = layers.FeatureStandardization(name="standardize")
+    if self.kernel_size == 1:
+      self.embed = keras.layers.Dense(self.hidden_dim, activation="relu", name="embed")
+    else:
+      self.embed = keras.layers.Conv1D(self.hidden_dim, self.kernel_size, padding="same",
+                                       activation="relu", name="embed")
     self.dropout = keras.layers.Dropout(self.dropout_rate)
     if pooling == "attention":
       self.attention_hidden = keras.layers.Dense(
@@ -60,9 +83,11 @@ class CASNet(keras.Model):
   @classmethod
   def from_config_objects(cls, num_classes: int, cfg: config_lib.CASConfig, **kwargs):
     return cls(num_classes, cfg.hidden_dim, cfg.attention_dim, cfg.dropout,
-               NETWORK_POOLING[cfg.network], cfg.topk_fraction, **kwargs)
+               NETWORK_POOLING[cfg.network], cfg.topk_fraction, cfg.kernel_size, cfg.loss,
+               cfg.maps, **kwargs)
 
   def build(self, features_shape, mask_shape=None):
+    self.standardize.build(features_shape)
     self.embed.build(features_shape)
     hidden_shape = tuple(features_shape[:-1]) + (self.hidden_dim,)
     if self.pooling == "attention":
@@ -75,23 +100,35 @@ class CASNet(keras.Model):
     video_logits [B, C]."""
     if mask is None:
       mask = ops.ones(ops.shape(features)[:2])
+    features = self.standardize(features)
+    if self.kernel_size > 1:  # padding reads as the zeros past the video's end
+      features = features * ops.expand_dims(ops.cast(mask, features.dtype), -1)
     h = self.dropout(self.embed(features), training=training)
     tcas = self.classifier(h)
     if self.pooling == "topk":
       attention = ops.sigmoid(ops.max(tcas, axis=-1))
       return {"attention": attention, "tcas": tcas,
               "video_logits": topk_mean(tcas, mask, self.topk_fraction)}
-    attention = ops.sigmoid(ops.squeeze(self.attention_out(self.attention_hidden(h)), -1))
+    attention_logits = ops.squeeze(self.attention_out(self.attention_hidden(h)), -1)
+    attention = ops.sigmoid(attention_logits)
     weights = attention * mask
     video_logits = ops.sum(ops.expand_dims(weights, -1) * tcas, axis=1) / ops.maximum(
         ops.sum(weights, axis=1, keepdims=True), 1e-6)
-    return {"attention": attention, "tcas": tcas, "video_logits": video_logits}
+    return {"attention": attention, "attention_logits": attention_logits, "tcas": tcas,
+            "video_logits": video_logits}
 
   def get_config(self):
     return {**super().get_config(), "num_classes": self.num_classes,
             "hidden_dim": self.hidden_dim, "attention_dim": self.attention_dim,
             "dropout": self.dropout_rate, "pooling": self.pooling,
-            "topk_fraction": self.topk_fraction}
+            "topk_fraction": self.topk_fraction, "kernel_size": self.kernel_size,
+            "loss": self.loss, "maps": self.maps}
+
+  def video_probabilities(self, video_logits):
+    """Video-level class scores, as the network's loss reads its logits."""
+    if self.loss == "bce":
+      return ops.sigmoid(video_logits)
+    return ops.softmax(video_logits, axis=-1)
 
 
 def topk_mean(tcas, mask, fraction):
@@ -107,19 +144,25 @@ def topk_mean(tcas, mask, fraction):
   return ops.sum(ranked * top, axis=-1) / k
 
 
-def localization_map(outputs, mask):
-  """Attention-weighted T-CAS a_t * sigmoid(s_t), min-max normalised per video and class over
-  the real segments: [B, T, C] in [0, 1], 0 on padding."""
-  raw = ops.expand_dims(outputs["attention"], -1) * ops.sigmoid(outputs["tcas"])
+def localization_map(outputs, mask, maps="minmax"):
+  """[B, T, C] in [0, 1], 0 on padding. "minmax": the attention-weighted T-CAS
+  a_t * sigmoid(s_t) min-max normalised per video and class over the real segments;
+  "probability": sigmoid(s_t), times a_t when the network has an attention branch (STPN)."""
   m = ops.expand_dims(mask, -1)
+  if maps == "probability":
+    prob = ops.sigmoid(outputs["tcas"])
+    if "attention_logits" in outputs:
+      prob = prob * ops.expand_dims(outputs["attention"], -1)
+    return prob * m
+  raw = ops.expand_dims(outputs["attention"], -1) * ops.sigmoid(outputs["tcas"])
   high = ops.max(ops.where(m > 0, raw, -1.0), axis=1, keepdims=True)
   low = ops.min(ops.where(m > 0, raw, 2.0), axis=1, keepdims=True)
   return (raw - low) / ops.maximum(high - low, 1e-6) * m
 
 
-def heatmap(outputs, mask):
+def heatmap(outputs, mask, maps="minmax"):
   """The CAS baseline as a heatmap [B, T, C+1] for the shared prediction path (paper 3.5):
-  channel 0 (background) = 1 - attention, channel c+1 = the normalised localisation map."""
+  channel 0 (background) = 1 - attention, channel c+1 = the localisation map."""
   background = (1.0 - outputs["attention"]) * mask
   return ops.concatenate(
-      [ops.expand_dims(background, -1), localization_map(outputs, mask)], axis=-1)
+      [ops.expand_dims(background, -1), localization_map(outputs, mask, maps)], axis=-1)

@@ -11,6 +11,7 @@ It also builds the in-memory splits the benchmark scripts train on (no tfds prep
 """
 from __future__ import annotations
 
+import collections
 import os
 
 import numpy as np
@@ -21,14 +22,19 @@ from assg_tf import seeds as seeds_lib
 
 
 def in_memory_splits(spec: synthetic.SyntheticSpec):
-  """(train, test, info) of a synthetic spec as cached in-memory datasets (no tfds)."""
+  """(train, validation, test, info) of a synthetic spec as cached in-memory datasets, split
+  as the tfds builder splits them (validation = the held-out training videos of
+  `in_validation`), without tfds preparation."""
+  from assg_tf.datasets.wtal.wtal_dataset_builder import in_validation  # pylint: disable=g-import-not-at-top
   num_classes, dim = spec.num_classes, spec.feature_dim
-  train = list(synthetic.generate_split(spec, "train"))
+  videos = list(synthetic.generate_split(spec, "train"))
+  train = [v for v in videos if not in_validation(v["video_id"])]
+  validation = [v for v in videos if in_validation(v["video_id"])]
   test = list(synthetic.generate_split(spec, "test"))
-  make = lambda videos: input_pipeline.from_examples(lambda: videos, num_classes, dim,
-                                                     dim).cache()
+  make = lambda examples: input_pipeline.from_examples(lambda: examples, num_classes, dim,
+                                                       dim).cache()
   info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(spec)), dim, dim, len(train))
-  return make(train), make(test), info
+  return make(train), make(validation), make(test), info
 
 
 def _truth(spec, split):
@@ -47,12 +53,20 @@ def _truth(spec, split):
 
 
 def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
-  """Seed quality and growth on the training videos of `spec`, per stream.
+  """Seed quality, growth and erasing on the training videos of `spec`, per stream.
 
   `nets` maps "ssg" / "assg" to {stream: trained network}; the seeds are read from
-  `seeds_dir/<stream>.npz`. Returns {stream: {fg_seed_precision, bg_seed_precision,
-  instance_seeded, <variant>: {core_grown_fg, noncore_grown_fg, core_grown_bg,
-  noncore_grown_bg}}}.
+  `seeds_dir/<stream>.npz`. Returns {stream: {seeds..., <variant>: {growth and erasing...}}}:
+  * `fg_seed_precision` (share of foreground seeds inside an instance of their class),
+    `instance_seeded` (share of instance snippets that are seeds of their class: coverage),
+    `bg_seed_precision` (share of background seeds outside every instance),
+    `bg_seed_coverage` (share of the snippets outside every instance that are seeds);
+  * per variant, the grown labels (eq. 1) of the trained network: `core_grown_fg`,
+    `noncore_grown_fg` (share of core / non-core instance snippets grown as their class),
+    `core_grown_bg`, `noncore_grown_bg` (as background), `grown_fg_precision`,
+    `grown_bg_precision`; `erased_core`, `erased_noncore` (share erased for their class, H >
+    theta_a), `erased_outside` (share of the other snippets of a labelled class erased for it),
+    and `noncore_heat` (mean H of the non-core snippets for their class).
   """
   truth = _truth(spec, "train")
   dim = spec.feature_dim
@@ -62,43 +76,60 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
     if not os.path.exists(path):
       continue
     seeds = seeds_lib.load_seeds(path, spec.num_classes + 1)
-    fg_in = fg_all = bg_out = bg_all = total = 0
-    grown_stats = {v: np.zeros(4) for v in ("ssg", "assg") if v in nets}
-    core_total = weak_total = 0
+    n = collections.Counter()  # sums of the counts every ratio below is made of
+    per_variant = {v: collections.Counter() for v in ("ssg", "assg") if v in nets}
     for video, (example, inside, core) in truth.items():
-      dense = np.zeros([len(inside), spec.num_classes + 1])
+      if video not in seeds:  # seeds cover the videos trained on (validation ones held out)
+        continue
+      length = len(inside)
+      dense = np.zeros([length, spec.num_classes + 1])
       coords = seeds[video]
       dense[coords[:, 0], coords[:, 1]] = 1
       fg, bg = dense[:, 1:] > 0, dense[:, 0] > 0
-      fg_in += (fg & inside).sum()
-      fg_all += fg.sum()
-      any_inside = inside.any(1)
-      bg_out += (bg & ~any_inside).sum()
-      bg_all += bg.sum()
-      total += inside.sum()
+      outside = ~inside.any(1)
       weak = inside & ~core
-      core_total += core.sum()
-      weak_total += weak.sum()
+      labelled = example["labels"] > 0.5  # [C]
+      n.update(fg_in=(fg & inside).sum(), fg_all=fg.sum(), bg_out=(bg & outside).sum(),
+               bg_all=bg.sum(), instance=inside.sum(), outside=outside.sum(),
+               core=core.sum(), weak=weak.sum(),
+               other=(~inside & labelled[None, :]).sum())
       x = np.concatenate([example["rgb"], example["flow"]], -1)[None, :, lo:hi]
-      for variant in grown_stats:
-        out = nets[variant][stream](tf.constant(x))
-        grown = growing.grow(out["heatmaps"], tf.constant(dense[None], tf.float32),
-                             tf.ones([1, len(inside)]), tf.constant(example["labels"][None]),
-                             tf.constant(cfg.model.growing_threshold_fg),
+      for variant, m in per_variant.items():
+        net, labels = nets[variant][stream], tf.constant(example["labels"][None])
+        out = net(tf.constant(x), tf.ones([1, length]))
+        heat = net.training_heatmaps(out, labels)
+        grown = growing.grow(heat, tf.constant(dense[None], tf.float32), tf.ones([1, length]),
+                             labels, tf.constant(cfg.model.growing_threshold_fg),
                              tf.constant(cfg.model.growing_threshold_bg)).numpy()[0]
-        g_fg, g_bg = grown[:, 1:] > 0, grown[:, :1] > 0
-        grown_stats[variant] += [(g_fg & core).sum(), (g_fg & weak).sum(),
-                                 (g_bg & core).sum(), (g_bg & weak).sum()]
+        heat = heat.numpy()[0, :, 1:]
+        g_fg, g_bg = grown[:, 1:] > 0, grown[:, 0] > 0
+        erased = (heat > cfg.model.erasing_threshold) & labelled[None, :]
+        m.update(core_fg=(g_fg & core).sum(), weak_fg=(g_fg & weak).sum(),
+                 core_bg=(g_bg[:, None] & core).sum(), weak_bg=(g_bg[:, None] & weak).sum(),
+                 fg_in=(g_fg & inside).sum(), fg_all=g_fg.sum(),
+                 bg_out=(g_bg & outside).sum(), bg_all=g_bg.sum(),
+                 erased_core=(erased & core).sum(), erased_weak=(erased & weak).sum(),
+                 erased_other=(erased & ~inside).sum(), weak_heat=heat[weak].sum())
+    ratio = lambda a, b: float(a / max(b, 1))
     entry = {
-        "fg_seed_precision": float(fg_in / max(fg_all, 1)),
-        "bg_seed_precision": float(bg_out / max(bg_all, 1)),
+        "fg_seed_precision": ratio(n["fg_in"], n["fg_all"]),
+        "bg_seed_precision": ratio(n["bg_out"], n["bg_all"]),
         # Seeds inside an instance of their class are the instance snippets that are seeds.
-        "instance_seeded": float(fg_in / max(total, 1)),
+        "instance_seeded": ratio(n["fg_in"], n["instance"]),
+        "bg_seed_coverage": ratio(n["bg_out"], n["outside"]),
     }
-    for variant, (fc, fw, bc, bw) in grown_stats.items():
-      entry[variant] = {"core_grown_fg": fc / max(core_total, 1),
-                        "noncore_grown_fg": fw / max(weak_total, 1),
-                        "core_grown_bg": bc / max(core_total, 1),
-                        "noncore_grown_bg": bw / max(weak_total, 1)}
+    for variant, m in per_variant.items():
+      entry[variant] = {
+          "core_grown_fg": ratio(m["core_fg"], n["core"]),
+          "noncore_grown_fg": ratio(m["weak_fg"], n["weak"]),
+          "core_grown_bg": ratio(m["core_bg"], n["core"]),
+          "noncore_grown_bg": ratio(m["weak_bg"], n["weak"]),
+          "grown_fg_precision": ratio(m["fg_in"], m["fg_all"]),
+          "grown_bg_precision": ratio(m["bg_out"], m["bg_all"]),
+          "erased_core": ratio(m["erased_core"], n["core"]),
+          "erased_noncore": ratio(m["erased_weak"], n["weak"]),
+          "erased_outside": ratio(m["erased_other"], n["other"]),
+          "noncore_heat": ratio(m["weak_heat"], n["weak"]),
+      }
     result[stream] = entry
   return result

@@ -46,7 +46,6 @@ import tempfile
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
@@ -341,6 +340,40 @@ def load_predictions(path_or_dict: PathOrDict) -> Predictions:
                      segments=segments, labels=labels, scores=scores, source=source)
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictionChecks:
+  """Detections that are legal in the results format but suspicious (see `check_predictions`).
+
+  Attributes:
+    unknown_video_detections: detections of videos that are not in the ground truth (subset).
+    unknown_videos: how many such videos.
+    negative_start: detections that start before 0 s.
+    zero_length: detections with end == start.
+  """
+  unknown_video_detections: int
+  unknown_videos: int
+  negative_start: int
+  zero_length: int
+
+
+def check_predictions(ground_truth: GroundTruth, predictions: Predictions) -> PredictionChecks:
+  """Counts the detections a user may not expect to be there; changes nothing in the mAP.
+
+  The evaluator (like the official one) counts detections of videos outside the ground truth
+  as false positives, and evaluates negative starts as given; a zero-length detection has
+  tIoU 0 with everything, so it is a false positive at every threshold.
+  """
+  known_ids = set(ground_truth.video_ids)
+  known = np.fromiter((v in known_ids for v in predictions.video_ids), bool,
+                      len(predictions.video_ids))
+  unknown = ~known[predictions.video]
+  return PredictionChecks(
+      unknown_video_detections=int(unknown.sum()),
+      unknown_videos=int(np.unique(predictions.video[unknown]).size),
+      negative_start=int((predictions.segments[:, 0] < 0).sum()),
+      zero_length=int((predictions.segments[:, 1] == predictions.segments[:, 0]).sum()))
+
+
 class _VideoNames:
   """`names[k]` = the video id of detection k, without building the full list."""
 
@@ -351,15 +384,41 @@ class _VideoNames:
     return self._ids[int(self._video[k])]
 
 
+def umask() -> int:
+  """The process umask (read from /proc on Linux, where reading it changes nothing)."""
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("Umask:"):
+          return int(line.split()[1], 8)
+  except (OSError, ValueError):
+    pass
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def chmod_like_open(fd: int) -> None:
+  """Gives a `tempfile.mkstemp` file (created 0600) the mode `open()` would have given it,
+  0666 & ~umask, so the file it is renamed to is as readable as any other output."""
+  os.fchmod(fd, 0o666 & ~umask())
+
+
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
   """Writes `obj` as JSON atomically (temp file in the same folder, then os.replace)."""
+  write_text(path, json.dumps(obj, allow_nan=False))
+
+
+def write_text(path: Union[str, os.PathLike], text: str) -> None:
+  """Writes `text` atomically (temp file in the same folder, then os.replace)."""
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
   try:
+    chmod_like_open(fd)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-      json.dump(obj, f, allow_nan=False)
+      f.write(text)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -772,6 +831,8 @@ def classification_map(labels: np.ndarray, scores: np.ndarray) -> float:
   has_positive = positive.any(axis=0)
   if not has_positive.any():
     raise ValueError("labels: no class has a positive video; classification mAP is undefined")
+  # Imported here: scikit-learn takes longer to import than the detection evaluator runs.
+  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
   aps = [sk_metrics.average_precision_score(positive[:, c], scores[:, c])
          for c in np.flatnonzero(has_positive)]
   return float(np.mean(aps))

@@ -80,7 +80,7 @@ def read_run(model_dir: str) -> Dict[str, Any]:
   path = os.path.join(model_dir, "run.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path} does not exist; expected the run.json that "
-                            "`python -m assg_tf.train --model_dir={model_dir}` writes")
+                            f"`python -m assg_tf.train --model_dir={model_dir}` writes")
   try:
     with open(path, encoding="utf-8") as f:
       run = json.load(f)

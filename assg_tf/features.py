@@ -60,6 +60,7 @@ import codecs
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import math
@@ -402,6 +403,49 @@ def _fill_ambiguous(gt: Dict[str, VideoAnnotation], dataset: str) -> None:
   shipped = _shipped_ambiguous()
   for video, ann in gt.items():
     ann.ambiguous = list(shipped.get(video, []))
+
+
+# The benchmarks' own names of our splits' subsets, used by `shipped_ground_truth`.
+_OFFICIAL_SUBSET = {"thumos14": {"train": "validation", "test": "test"},
+                    "activitynet13": {"train": "training", "test": "validation"}}
+
+
+def shipped_ground_truth(dataset: str) -> dict:
+  """The annotations shipped in `assg_tf/data`, as ActivityNet-format ground truth.
+
+  What `python -m assg_tf.evaluate --ground_truth=thumos14` (or `activitynet13`) evaluates
+  against. THUMOS'14: the challenge files, subsets `validation` (200 videos) and `test` (213),
+  `Ambiguous` segments labelled "Ambiguous". ActivityNet 1.3: BSN's `anet_anno_action.json`
+  (video ids `v_...`), subsets `training` and `validation`. Subsets carry the benchmarks' own
+  names; videos are in sorted order.
+  """
+  _check_dataset(dataset)
+  shipped = _thumos_shipped() if dataset == "thumos14" else _anet_shipped()
+  database = {}
+  for video in sorted(shipped):
+    ann = shipped[video]
+    entry = {"subset": _OFFICIAL_SUBSET[dataset][ann.split], "annotations": [
+        {"label": label, "segment": list(seg)}
+        for seg, label in zip(ann.segments, ann.segment_labels)] + [
+            {"label": AMBIGUOUS, "segment": list(seg)} for seg in ann.ambiguous]}
+    if ann.duration is not None:
+      entry["duration"] = ann.duration
+    database[video] = entry
+  return {"version": f"assg_tf shipped {dataset} annotations", "database": database}
+
+
+def folder_fingerprint(folder: str) -> str:
+  """SHA-256 (hex) of the sorted lines `relative path, size, mtime in ns` of every file under
+  `folder` (symlinks followed): changes when any file is added, removed, resized or
+  rewritten, without reading the (possibly many GB of) features."""
+  root = os.fspath(folder)
+  lines = []
+  for parent, _, files in os.walk(root, followlinks=True):
+    for name in files:
+      path = os.path.join(parent, name)
+      stat = os.stat(path)
+      lines.append(f"{os.path.relpath(path, root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
+  return hashlib.sha256("\n".join(sorted(lines)).encode("utf-8")).hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------

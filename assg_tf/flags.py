@@ -29,10 +29,20 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "num_segments": ("data", "num_segments", "Segments sampled per training video."),
     "batch_size": ("data", "batch_size", "Global batch size."),
     "shuffle_buffer": ("data", "shuffle_buffer", "Shuffle buffer (videos)."),
+    "standardize": ("data", "standardize", "Standardise feature channels with the training "
+                    "videos' statistics inside the networks."),
+    "cache_megabytes": ("data", "cache_megabytes", "Keep splits up to this size in memory."),
     "seed": ("data", "seed", "Random seed of sampling, shuffling and initialisation."),
     # Seeds / CAS network (paper 3.2.1).
     "cas_network": ("cas", "network", "Seed provider: stpn (attention pooling) or mil "
                     "(top-k pooling)."),
+    "cas_kernel_size": ("cas", "kernel_size", "Temporal kernel of the CAS network (1: STPN's)."),
+    "cas_loss": ("cas", "loss", "CAS video-level loss: softmax (eq. 5) or bce (per class)."),
+    "cas_maps": ("cas", "maps", "CAS localisation map: minmax (normalised) or probability."),
+    "bg_seed_rule": ("cas", "bg_seed_rule", "Background seeds: paper (shot changes + lowest "
+                     "attention) or probability (map low for every label, away from fg)."),
+    "bg_seed_threshold": ("cas", "bg_seed_threshold", "probability rule: map below this."),
+    "bg_seed_margin": ("cas", "bg_seed_margin", "probability rule: segments from any fg seed."),
     "cas_topk_fraction": ("cas", "topk_fraction", "mil: share of segments in the top-k."),
     "cas_hidden_dim": ("cas", "hidden_dim", "Hidden width of the CAS network."),
     "cas_attention_dim": ("cas", "attention_dim", "Hidden width of the CAS attention."),
@@ -46,6 +56,12 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "seeds_file": ("cas", "seeds_file", "Read initial seeds from this file."),
     # Model (paper 3.2.2, 3.3).
     "hidden_dim": ("model", "hidden_dim", "Filters of the SSG temporal convolutions."),
+    "kernel_size": ("model", "kernel_size", "Temporal kernel of the SSG backbone (1: paper)."),
+    "head": ("model", "head", "Heatmap head: full (both ReLU halves) or split (actions read "
+             "ReLU(F), background ReLU(-F))."),
+    "label_softmax": ("model", "label_softmax", "Grow and erase on H renormalised over the "
+                      "background and the video's labels."),
+    "class_loss": ("model", "class_loss", "Classifier loss: softmax (eq. 5) or bce."),
     "growing_threshold_fg": ("model", "growing_threshold_fg", "theta_g, action classes."),
     "growing_threshold_bg": ("model", "growing_threshold_bg", "theta_g, background."),
     "erasing_threshold": ("model", "erasing_threshold", "theta_a of the erasing step."),
@@ -67,6 +83,10 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
     "video_scores": ("predict", "video_scores", "Class scores from the variant's own "
                      "classifier (own) or from the CAS seed network (cas)."),
+    "video_score_weight": ("predict", "video_score_weight", "Proposal score += this x the "
+                           "video score of its class."),
+    "select_on_validation": ("predict", "select_on_validation", "Choose rgb_weight, "
+                             "proposal_score, video_score_weight on the validation split."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
     # Evaluation (SPEC section 4).
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),
@@ -144,6 +164,16 @@ def validate(cfg: config_lib.Config) -> None:
       (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
        "one of sap, gap, gmp"),
       (cfg.cas.network in ("stpn", "mil"), "--cas_network", cfg.cas.network, "stpn or mil"),
+      (cfg.cas.loss in ("softmax", "bce"), "--cas_loss", cfg.cas.loss, "softmax or bce"),
+      (cfg.cas.maps in ("minmax", "probability"), "--cas_maps", cfg.cas.maps,
+       "minmax or probability"),
+      (cfg.cas.bg_seed_rule in ("paper", "probability"), "--bg_seed_rule",
+       cfg.cas.bg_seed_rule, "paper or probability"),
+      (cfg.cas.kernel_size >= 1 and cfg.model.kernel_size >= 1, "--kernel_size",
+       (cfg.cas.kernel_size, cfg.model.kernel_size), "positive ints (CAS, SSG)"),
+      (cfg.model.head in ("full", "split"), "--head", cfg.model.head, "full or split"),
+      (cfg.model.class_loss in ("softmax", "bce"), "--class_loss", cfg.model.class_loss,
+       "softmax or bce"),
       (0.0 < cfg.cas.topk_fraction <= 1.0, "--cas_topk_fraction", cfg.cas.topk_fraction,
        "a number in (0, 1]"),
       (cfg.predict.video_scores in ("own", "cas"), "--video_scores",

@@ -24,6 +24,20 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def label_softmax(heatmap_logits, labels):
+  """H renormalised over the channels a video may be labelled with: softmax of the heatmap
+  logits [B, T, C+1] over the background and the video's labels [B, C], 0 on the others.
+
+  Eq. 1 thresholds H[c, t] >= theta_g with the argmax taken over these channels (SPEC 3); the
+  paper grows each class separately from its own seeds (3.2.3), so a class the video does not
+  contain should not take probability mass from it. With the softmax over all C+1 channels, a
+  non-core action snippet of a 20-class model rarely reaches 0.99 (docs/RESULTS.md).
+  """
+  allowed = tf.concat([tf.ones_like(labels[:, :1]), labels], axis=1) > 0.5  # [B, C+1]
+  masked = tf.where(allowed[:, None, :], heatmap_logits, -1e9)
+  return tf.nn.softmax(masked, axis=-1) * tf.cast(allowed[:, None, :], heatmap_logits.dtype)
+
+
 @tf.function(input_signature=[
     tf.TensorSpec([None, None, None], tf.float32),  # heatmaps H [B, T, C+1] (probabilities)
     tf.TensorSpec([None, None, None], tf.float32),  # seeds [B, T, C+1] in {0, 1}

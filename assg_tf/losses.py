@@ -50,6 +50,23 @@ def classification_loss(video_logits, labels):
   return -tf.reduce_sum(target * tf.nn.log_softmax(video_logits, axis=-1), axis=-1)
 
 
+def multilabel_loss(video_logits, labels):
+  """Binary cross-entropy of a sigmoid per class, averaged over the C classes, per video [B]:
+  the `bce` option of the CAS network and the classifier (W-TALC / BaS-Net use it too). Unlike
+  eq. 5's softmax, which only ranks the classes of a video, it fixes the scale of a logit:
+  a labelled class must score high in absolute terms, every other class low."""
+  per_class = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=video_logits)
+  return tf.reduce_mean(per_class, axis=-1)
+
+
+def video_loss(kind: str):
+  """The video-level loss named by a config: "softmax" (eq. 5) or "bce"."""
+  losses = {"softmax": classification_loss, "bce": multilabel_loss}
+  if kind not in losses:
+    raise ValueError(f"video-level loss {kind!r}: expected one of {sorted(losses)}")
+  return losses[kind]
+
+
 def attention_sparsity(attention, mask):
   """STPN's sparsity loss: the mean L1 norm of the attention over each video's segments."""
   return tf.reduce_sum(tf.abs(attention) * mask, axis=1) / tf.maximum(

@@ -22,6 +22,7 @@ from keras import ops
 
 from assg_tf import cas as cas_lib
 from assg_tf import config as config_lib
+from assg_tf import growing
 from assg_tf import layers
 from assg_tf import sap
 
@@ -31,31 +32,45 @@ class ASSGNet(keras.Model):
   """SSG backbone + heatmap head + self-adaptive classifier of one stream."""
 
   def __init__(self, num_classes: int, hidden_dim: int = 512, pooling: str = "sap",
-               erasing_threshold: float = 0.4, **kwargs):
+               erasing_threshold: float = 0.4, kernel_size: int = 1, head: str = "full",
+               label_softmax: bool = False, class_loss: str = "softmax", **kwargs):
     super().__init__(**kwargs)
+    if head not in ("full", "split"):
+      raise ValueError(f"ASSGNet head={head!r}: expected full or split")
+    if class_loss not in ("softmax", "bce"):
+      raise ValueError(f"ASSGNet class_loss={class_loss!r}: expected softmax or bce")
     self.num_classes = int(num_classes)
     self.hidden_dim = int(hidden_dim)
     self.pooling = pooling
     self.erasing_threshold = float(erasing_threshold)
-    self.backbone = layers.SSGBackbone(self.hidden_dim, name="backbone")
+    self.kernel_size = int(kernel_size)
+    self.head_kind = head
+    self.label_softmax = bool(label_softmax)
+    self.class_loss = class_loss
+    self.standardize = layers.FeatureStandardization(name="standardize")
+    self.backbone = layers.SSGBackbone(self.hidden_dim, self.kernel_size, name="backbone")
     self.opposite_relu = layers.OppositeReLU(name="opposite_relu")
-    self.head = layers.HeatmapHead(self.num_classes, name="heatmap_head")
+    self.head = layers.HeatmapHead(self.num_classes, split=(head == "split"),
+                                   name="heatmap_head")
     self.pool = sap.ErasedPooling(pooling, name="pool")
 
   @classmethod
   def from_config_objects(cls, num_classes: int, cfg: config_lib.ModelConfig, **kwargs):
-    return cls(num_classes, cfg.hidden_dim, cfg.pooling, cfg.erasing_threshold, **kwargs)
+    return cls(num_classes, cfg.hidden_dim, cfg.pooling, cfg.erasing_threshold,
+               cfg.kernel_size, cfg.head, cfg.label_softmax, cfg.class_loss, **kwargs)
 
   def build(self, input_shape):
+    self.standardize.build(input_shape)
     self.backbone.build(input_shape)
     hidden_shape = tuple(input_shape[:-1]) + (self.hidden_dim,)
     self.head.build(tuple(input_shape[:-1]) + (2 * self.hidden_dim,))
     self.pool.build(hidden_shape)
 
-  def call(self, features, training=False):
-    """features [B, T, D] -> dict of heatmap_logits and heatmaps [B, T, C+1], foreground
-    ReLU(F) [B, T, hidden]."""
-    f = self.backbone(features)
+  def call(self, features, segment_mask=None, training=False):
+    """features [B, T, D], segment_mask [B, T] (1 = real segment) -> dict of heatmap_logits
+    and heatmaps [B, T, C+1], foreground ReLU(F) [B, T, hidden]. (Not named `mask`: Keras
+    would treat it as a Keras mask and propagate it.)"""
+    f = self.backbone(self.standardize(features), segment_mask=segment_mask)
     logits = self.head(self.opposite_relu(f))
     return {"heatmap_logits": logits, "heatmaps": ops.softmax(logits, axis=-1),
             "foreground": ops.relu(f)}
@@ -70,13 +85,30 @@ class ASSGNet(keras.Model):
     if labels is None:
       keep = ops.ones_like(class_logits)
     else:
-      keep = sap.erasing_keep_mask(outputs["heatmaps"], labels, self.erasing_threshold)
+      keep = sap.erasing_keep_mask(self.training_heatmaps(outputs, labels), labels,
+                                   self.erasing_threshold)
     return self.pool(class_logits, energy, keep, mask)
+
+  def training_heatmaps(self, outputs, labels):
+    """The H that growing (eq. 1) and erasing threshold: the softmax over all C+1 channels,
+    or, with label_softmax, over the background and the video's labels only
+    (`growing.label_softmax`)."""
+    if self.label_softmax:
+      return growing.label_softmax(outputs["heatmap_logits"], labels)
+    return outputs["heatmaps"]
+
+  def video_probabilities(self, video_logits):
+    """Video-level class scores from the classifier's logits, as its loss reads them."""
+    if self.class_loss == "bce":
+      return ops.sigmoid(video_logits)
+    return ops.softmax(video_logits, axis=-1)
 
   def get_config(self):
     return {**super().get_config(), "num_classes": self.num_classes,
             "hidden_dim": self.hidden_dim, "pooling": self.pooling,
-            "erasing_threshold": self.erasing_threshold}
+            "erasing_threshold": self.erasing_threshold, "kernel_size": self.kernel_size,
+            "head": self.head_kind, "label_softmax": self.label_softmax,
+            "class_loss": self.class_loss}
 
 
 def stream_maps(net, features, mask):
@@ -84,13 +116,11 @@ def stream_maps(net, features, mask):
   (class probabilities) for an ASSGNet or a CASNet; padding rows of the heatmap are 0."""
   if isinstance(net, cas_lib.CASNet):
     outputs = net(features, mask, training=False)
-    heatmaps = cas_lib.heatmap(outputs, mask)
-    video_logits = outputs["video_logits"]
-  else:
-    outputs = net(features, training=False)
-    heatmaps = outputs["heatmaps"] * ops.expand_dims(mask, -1)
-    video_logits = net.classify(outputs, mask)
-  return heatmaps, ops.softmax(video_logits, axis=-1)
+    return cas_lib.heatmap(outputs, mask, net.maps), net.video_probabilities(
+        outputs["video_logits"])
+  outputs = net(features, mask, training=False)
+  heatmaps = outputs["heatmaps"] * ops.expand_dims(mask, -1)
+  return heatmaps, net.video_probabilities(net.classify(outputs, mask))
 
 
 def stream_slices(rgb_dim: int, total_dim: int):
@@ -125,7 +155,7 @@ def build_net(kind: str, num_classes: int, feature_dim: int,
     net(tf.zeros([1, 2, feature_dim]), tf.ones([1, 2]))
   else:
     net = ASSGNet.from_config_objects(num_classes, cfg.model, name=name)
-    net(tf.zeros([1, 2, feature_dim]))
+    net(tf.zeros([1, 2, feature_dim]), tf.ones([1, 2]))
   return net
 
 

@@ -99,7 +99,9 @@ def proposals(fused: tf.Tensor,
               selected: tf.Tensor,
               thresholds: Sequence[float],
               max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS,
-              score: str = "mean") -> Dict[str, tf.Tensor]:
+              score: str = "mean",
+              video_scores: Optional[tf.Tensor] = None,
+              video_score_weight: float = 0.0) -> Dict[str, tf.Tensor]:
   """Multi-threshold proposals with their eq. 6 scores, packed per video (before NMS).
 
   Args:
@@ -114,6 +116,10 @@ def proposals(fused: tf.Tensor,
       outer-inner contrast of AutoLoc / W-TALC / BaS-Net. Eq. 6 alone ranks a short fragment at
       an action's peak above the whole action (its mean is higher), so the fragments become
       false positives ranked first; the contrast favours runs whose surroundings are low.
+    video_scores: float32 [B, C], needed when `video_score_weight` is not 0.
+    video_score_weight: adds this weight times the video-level score of the proposal's class
+      to its score (BaS-Net): a proposal of a class the video surely contains ranks above an
+      equally contrasted one of a doubtful class, across videos as AP needs.
 
   Returns:
     A dict of [B, P] tensors, P = max(1, most proposals of a video): `starts`, `ends` int32
@@ -175,6 +181,9 @@ def proposals(fused: tf.Tensor,
   elif score != "mean":
     raise ValueError(f"proposal score {score!r}: expected one of {SCORES}")
   run_score = tf.cast(run_score, tf.float32)
+  if video_score_weight:
+    pair_score = tf.gather_nd(tf.convert_to_tensor(video_scores, tf.float32), pairs)  # [S]
+    run_score += float(video_score_weight) * tf.gather(pair_score, run_pair)
 
   # Order the runs by pair, then by decreasing score, and keep the best
   # `max_candidates_per_class` of each pair (over all its levels).
@@ -222,6 +231,9 @@ def _check_config(cfg: PredictConfig) -> None:
   if cfg.proposal_score not in SCORES:
     raise ValueError(f"PredictConfig.proposal_score must be one of {SCORES}, got "
                      f"{cfg.proposal_score!r}.")
+  if not float(cfg.video_score_weight) >= 0.0:
+    raise ValueError(f"PredictConfig.video_score_weight must be >= 0, got "
+                     f"{cfg.video_score_weight}.")
   if int(cfg.max_detections) < 1:
     raise ValueError(f"PredictConfig.max_detections must be >= 1, got {cfg.max_detections}.")
 
@@ -291,7 +303,8 @@ def detect(fused: tf.Tensor,
 
   selected = select_classes(video_scores, cfg.class_threshold)
   found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
-                    max_candidates_per_class, cfg.proposal_score)
+                    max_candidates_per_class, cfg.proposal_score, video_scores,
+                    cfg.video_score_weight)
 
   # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
   # selected classes of a video) "class slots": slot q of video b is its q-th selected class.

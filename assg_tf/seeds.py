@@ -13,6 +13,14 @@ attention as the seed (the boundary often is an action's start or end, and only 
 it is background). SPEC 3 adds the `bg_seed_fraction` lowest-attention segments of each video.
 Background seeds never overlap foreground seeds.
 
+The "probability" rules (`CASConfig.maps="probability"`, `bg_seed_rule="probability"`; our
+departure, docs/DESIGN.md "Seeds") read the CAS network's calibrated probabilities instead:
+foreground where a labelled class's probability is at least `fg_seed_threshold`; background where
+every labelled class's probability is below `bg_seed_threshold` and no foreground seed lies within
+`bg_seed_margin` segments. Shot changes are not used: an action's own shot starts at its first
+snippet, so one side of every boundary shot change is action (measured: the paper rule labelled
+about 15 % of action snippets as background, docs/RESULTS.md).
+
 Seeds are computed once per training video at full length and stored with the model as a file
 (`save_seeds` / `load_seeds`): an .npz holding, per video id, the int32 [K, 2] coordinates
 (segment, channel) of its seeds, channel 0 = background and channel c+1 = class c, and the
@@ -31,6 +39,7 @@ import tensorflow as tf
 
 from assg_tf import cas
 from assg_tf import config as config_lib
+from assg_tf import evaluation
 
 _CHANNELS_KEY = "__num_channels__"
 
@@ -60,6 +69,17 @@ def shot_change_seeds(features, attention, mask, ratio):
   return tf.minimum(left + right, 1.0) * mask
 
 
+def probability_background_seeds(loc_map, fg, labels, mask, threshold, margin):
+  """[B, T] float32: where every labelled class's map is below `threshold`, at least `margin`
+  segments away from every foreground seed (fg [B, T, C])."""
+  actionness = tf.reduce_max(loc_map * labels[:, None, :], axis=-1)  # [B, T]
+  near_fg = tf.reduce_max(fg, axis=-1)[:, :, None]  # [B, T, 1]
+  if margin > 0:
+    near_fg = tf.nn.max_pool1d(near_fg, ksize=2 * margin + 1, strides=1, padding="SAME")
+  low = (actionness < threshold) & (near_fg[:, :, 0] < 0.5) & (mask > 0.5)
+  return tf.cast(low, tf.float32)
+
+
 def low_attention_seeds(attention, mask, fraction):
   """[B, T] float32: each video's ceil(fraction * T) lowest-attention segments (0 if fraction
   is 0)."""
@@ -76,11 +96,15 @@ def initial_seeds(features, cas_outputs, mask, labels, cfg: config_lib.CASConfig
 
   `cas_outputs` is the dict of `cas.CASNet` on these features; channel 0 = background.
   """
-  fg = foreground_seeds(cas.localization_map(cas_outputs, mask), labels, mask,
-                        cfg.fg_seed_threshold)
-  attention = cas_outputs["attention"]
-  bg = tf.maximum(shot_change_seeds(features, attention, mask, cfg.shot_change_ratio),
-                  low_attention_seeds(attention, mask, cfg.bg_seed_fraction))
+  loc_map = cas.localization_map(cas_outputs, mask, cfg.maps)
+  fg = foreground_seeds(loc_map, labels, mask, cfg.fg_seed_threshold)
+  if cfg.bg_seed_rule == "probability":
+    bg = probability_background_seeds(loc_map, fg, labels, mask, cfg.bg_seed_threshold,
+                                      cfg.bg_seed_margin)
+  else:
+    attention = cas_outputs["attention"]
+    bg = tf.maximum(shot_change_seeds(features, attention, mask, cfg.shot_change_ratio),
+                    low_attention_seeds(attention, mask, cfg.bg_seed_fraction))
   bg = bg * (1.0 - tf.reduce_max(fg, axis=-1))
   return tf.concat([bg[:, :, None], fg], axis=-1)
 
@@ -98,6 +122,7 @@ def save_seeds(path: str, seeds: Dict[str, np.ndarray], num_channels: int) -> No
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
   try:
+    evaluation.chmod_like_open(fd)
     with os.fdopen(fd, "wb") as f:
       np.savez_compressed(f, **{k: np.asarray(v, np.int32).reshape(-1, 2)
                                 for k, v in seeds.items()},

@@ -6,9 +6,12 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 2. For each stream (rgb, flow; paper 3.5 trains them separately): the CAS seed network
    (paper 3.2.1), its initial seeds on every training video, then the SSG and/or ASSG network
    (Algorithm 1). Each stage checkpoints and resumes.
-3. Every variant (cas, ssg, assg) is evaluated on the test split: `OUT/predictions/<variant>.json`
-   and `OUT/metrics.json`. Nothing is chosen by test mAP: training runs the configured number of
-   steps; only the held-out training videos are used for validation curves.
+3. Every variant (cas, ssg, assg) gets its post-processing (stream weight, proposal score) chosen
+   on the held-out training videos (`selection.py`; the exported variant's choice is written to
+   `OUT/selected.flags`), then is evaluated once on the test split:
+   `OUT/predictions/<variant>.json` and `OUT/metrics.json`. Nothing is chosen by test mAP:
+   training runs the configured number of steps; only the held-out training videos are used for
+   validation curves and the post-processing choice.
 4. The trained networks are saved as `.keras` files, and the assg variant (else the last one
    trained) is exported as a SavedModel for TF Serving.
 
@@ -36,6 +39,7 @@ from assg_tf import inference
 from assg_tf import input_pipeline
 from assg_tf import model as model_lib
 from assg_tf import seeds as seeds_lib
+from assg_tf import selection
 from assg_tf import training
 
 FLAGS = flags.FLAGS
@@ -80,6 +84,23 @@ def format_table(metrics: Dict) -> str:
   return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def write_run_json(cfg: config_lib.Config, info, seconds_per_segment: float,
+                   predict_cfg: config_lib.PredictConfig) -> None:
+  """OUT/run.json: what predict/export/visualize need to rebuild the run without the data,
+  with the post-processing they should use."""
+  run_cfg = dataclasses.replace(cfg, predict=predict_cfg)
+  evaluation.write_json(os.path.join(cfg.model_dir, "run.json"), {
+      "dataset": cfg.data.dataset, "class_names": list(info.class_names),
+      "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
+      "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
+      "streams": list(cfg.streams), "config": dataclasses.asdict(run_cfg)})
+
+
+def exported_variant(cfg: config_lib.Config) -> str:
+  """The variant exported as the SavedModel: assg, else the last one trained."""
+  return "assg" if "assg" in cfg.variants else cfg.variants[-1]
+
+
 def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info,
                           save: bool = True):
   """The stream's initial seeds: the user's file, the stored file of an earlier run, or the
@@ -99,7 +120,8 @@ def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, i
 def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test, info):
   """Steps 2 and 3 on given splits (datasets of examples); returns (nets, metrics).
 
-  `nets` maps each variant to its {stream: network}; `metrics` is what metrics.json holds
+  `nets` maps each variant (and "cas" whenever the seed networks were trained) to its {stream:
+  network}; `metrics` is what metrics.json holds
   (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
@@ -113,11 +135,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   chief = distribute.is_chief(strategy)
   # What predict/export/visualize need to rebuild the run without the data.
   if chief:
-    evaluation.write_json(os.path.join(cfg.model_dir, "run.json"), {
-        "dataset": cfg.data.dataset, "class_names": list(class_names),
-        "rgb_dim": info.rgb_dim, "flow_dim": info.flow_dim,
-        "seconds_per_segment": seconds_per_segment, "variants": list(cfg.variants),
-        "streams": list(cfg.streams), "config": dataclasses.asdict(cfg)})
+    write_run_json(cfg, info, seconds_per_segment, cfg.predict)
 
   predictors = {}  # one traced forward pass per network, reused at every validation
 
@@ -134,11 +152,15 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
 
   # 2. Per stream: CAS seed network, initial seeds, SSG / ASSG (Algorithm 1).
   nets = {variant: {} for variant in cfg.variants}
+  cas_nets = {}  # the seed networks, which also give the class scores (--video_scores=cas)
   for stream in cfg.streams:
-    needs_cas = "cas" in cfg.variants or not cfg.cas.seeds_file
+    needs_cas = ("cas" in cfg.variants or not cfg.cas.seeds_file
+                 or cfg.predict.video_scores == "cas")
     cas_net = (training.train_cas(cfg, strategy, info, train, stream,
                                   validate if has_validation else None)
                if needs_cas else None)
+    if needs_cas:
+      cas_nets[stream] = cas_net
     if "cas" in cfg.variants:
       nets["cas"][stream] = cas_net
     variants = model_lib.variants_to_train(cfg.variants)
@@ -150,19 +172,38 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
     for variant in cfg.variants if chief else ():
       training.save_keras(nets[variant][stream],
                           os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
+    if chief and needs_cas and "cas" not in cfg.variants:  # predict/export need its scores
+      training.save_keras(cas_net, os.path.join(cfg.model_dir, "models", f"cas_{stream}.keras"))
 
-  # 3. Evaluation on the test split.
+  if cas_nets:  # returned whenever trained: export needs their class scores
+    nets["cas"] = cas_nets
+
+  # 3. Post-processing chosen on the held-out training videos, then evaluation on the test split.
   if not chief:
     return nets, None
   metrics = {"dataset": cfg.data.dataset, "subset": cfg.data.test_split,
              "tiou_thresholds": list(cfg.eval.tiou_thresholds)}
   for variant in cfg.variants:
-    predictor = inference.Predictor(nets[variant], info.rgb_dim, feature_dim, cfg.predict,
-                                    score_nets=nets.get("cas"))
+    make = lambda predict_cfg, v=variant: inference.Predictor(
+        nets[v], info.rgb_dim, feature_dim, predict_cfg, score_nets=cas_nets or None)
+    predict_cfg = cfg.predict
+    if cfg.predict.select_on_validation and has_validation:
+      predict_cfg, table = selection.select(
+          lambda pc: evaluate_predictor(make(pc), validation, class_names, "validation",
+                                        cfg)["average_mAP"], cfg.predict)
+      if variant == exported_variant(cfg):
+        selection.write_flagfile(selection.chosen_path(cfg.model_dir), predict_cfg, table)
+        # predict, export and visualize rebuild the run from run.json: the chosen values.
+        write_run_json(cfg, info, seconds_per_segment, predict_cfg)
     metrics[variant] = evaluate_predictor(
-        predictor, test, class_names, cfg.data.test_split, cfg,
+        make(predict_cfg), test, class_names, cfg.data.test_split, cfg,
         os.path.join(cfg.model_dir, "predictions", f"{variant}.json"))
+    metrics[variant]["predict"] = {k: getattr(predict_cfg, k) for k in selection.GRID}
   evaluation.write_json(os.path.join(cfg.model_dir, "metrics.json"), metrics)
+  # The ground truth G of `python -m assg_tf.evaluate --ground_truth=G --subset=<test split>`.
+  evaluation.write_json(os.path.join(cfg.model_dir, "ground_truth.json"), {
+      "version": f"assg_tf {cfg.data.dataset} {cfg.data.test_split}", "database":
+      input_pipeline.ground_truth_database(test, class_names, cfg.data.test_split)})
   return nets, metrics
 
 
@@ -196,9 +237,11 @@ def main(argv):
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
         + format_table(metrics))
 
-  # 4. Export for TF Serving.
+  # 4. Export for TF Serving, with the post-processing chosen on the validation split.
   from assg_tf import export  # pylint: disable=g-import-not-at-top
-  exported = "assg" if "assg" in cfg.variants else cfg.variants[-1]
+  exported = exported_variant(cfg)
+  cfg = dataclasses.replace(cfg, predict=dataclasses.replace(
+      cfg.predict, **metrics[exported]["predict"]))
   path = export.export_saved_model(nets[exported], info, cfg,
                                    os.path.join(cfg.model_dir, "export"), seconds_per_segment,
                                    score_nets=nets.get("cas"))

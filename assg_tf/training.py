@@ -30,6 +30,7 @@ import time
 from typing import Callable, Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -65,7 +66,7 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
     x, mask, labels = batch["features"][..., lo:hi], batch["mask"], batch["labels"]
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)
-      per_video = losses.classification_loss(out["video_logits"], labels)
+      per_video = losses.video_loss(cfg.loss)(out["video_logits"], labels)
       if cfg.network == "stpn":  # the MIL network has no attention branch to make sparse
         per_video += cfg.sparsity_weight * losses.attention_sparsity(out["attention"], mask)
       loss = losses.replica_mean(per_video, global_batch_size)
@@ -95,8 +96,9 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
                               batch["seeds"])
     length = tf.reduce_sum(mask, axis=1)
     with tf.GradientTape() as tape:
-      out = net(x, training=True)
-      grown = growing.grow(out["heatmaps"], seeds, mask, labels, theta_fg, theta_bg)
+      out = net(x, mask, training=True)
+      grown = growing.grow(net.training_heatmaps(out, labels), seeds, mask, labels, theta_fg,
+                           theta_bg)
       seed_loss = losses.replica_mean(
           seeding_loss(out["heatmap_logits"], grown), global_batch_size)
     variables = net.trainable_variables
@@ -109,12 +111,13 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
     }
     if with_classifier:
       with tf.GradientTape() as tape:
-        out = net(x, training=True)
+        out = net(x, mask, training=True)
         video_logits = net.classify(out, mask, labels)
         class_loss = losses.replica_mean(
-            losses.classification_loss(video_logits, labels), global_batch_size)
+            losses.video_loss(cfg.class_loss)(video_logits, labels), global_batch_size)
       class_optimizer.apply_gradients(zip(tape.gradient(class_loss, variables), variables))
-      erased = tf.cast(out["heatmaps"][:, :, 1:] > cfg.erasing_threshold, tf.float32)
+      erased = tf.cast(net.training_heatmaps(out, labels)[:, :, 1:] > cfg.erasing_threshold,
+                       tf.float32)
       metrics["class_loss"] = class_loss
       metrics["erased"] = share(erased * labels[:, None, :] * mask[:, :, None],
                                 length * tf.reduce_sum(labels, axis=1))
@@ -203,6 +206,26 @@ def _slice(info, stream):
   return model_lib.stream_slices(info.rgb_dim, info.rgb_dim + info.flow_dim)[stream]
 
 
+def feature_statistics(train_examples: tf.data.Dataset, stream: str):
+  """Per-channel mean and standard deviation of one stream over every snippet of the training
+  videos (one pass, float64 sums): what `layers.FeatureStandardization` subtracts and divides."""
+  total, squares, count = 0.0, 0.0, 0
+  for example in train_examples.as_numpy_iterator():
+    x = np.asarray(example[stream], np.float64)
+    total, squares, count = total + x.sum(0), squares + (x ** 2).sum(0), count + len(x)
+  if not count:
+    raise ValueError("feature_statistics: the training split has no snippets")
+  mean = total / count
+  return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+
+
+def _standardize(net, cfg: config_lib.Config, train_examples, stream: str):
+  """Fills the network's standardisation from the training videos (before step 0; a resumed
+  stage restores it from the checkpoint instead)."""
+  if cfg.data.standardize:
+    net.standardize.set_statistics(*feature_statistics(train_examples, stream))
+
+
 def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
               stream: str, validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
@@ -211,6 +234,7 @@ def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Da
   lo, hi = _slice(info, stream)
   with strategy.scope():
     net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
+    _standardize(net, cfg, train_examples, stream)
     optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
   step = cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size, (lo, hi))
   make = lambda start: input_pipeline.train_dataset(
@@ -248,6 +272,7 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
   num_classes = len(info.class_names)
   with strategy.scope():
     net = model_lib.build_net(variant, num_classes, hi - lo, cfg, name=f"{variant}_{stream}")
+    _standardize(net, cfg, train_examples, stream)
     seed_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
     class_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
   step = assg_replica_step(net, seed_optimizer, class_optimizer, cfg.model, cfg.data.batch_size,

@@ -43,6 +43,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from assg_tf import cas as cas_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import evaluation  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import export  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import flags as assg_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import growing  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -145,7 +146,8 @@ def video_maps(example: Dict[str, np.ndarray], run: Dict[str, Any], model_dir: s
     cas_out = None
     if stream in cas_nets:
       cas_out = cas_nets[stream](x, mask, training=False)
-      cas_maps[stream] = cas_lib.localization_map(cas_out, mask).numpy()[0, :, class_index]
+      cas_maps[stream] = cas_lib.localization_map(
+          cas_out, mask, cas_nets[stream].maps).numpy()[0, :, class_index]
     seeds_file = os.path.join(model_dir, "seeds", f"{stream}.npz")
     video_id = example["video_id"].decode() if isinstance(example["video_id"], bytes) else str(
         example["video_id"])
@@ -161,7 +163,7 @@ def video_maps(example: Dict[str, np.ndarray], run: Dict[str, Any], model_dir: s
                        "them")
     seeds[stream] = {"fg": dense[:, class_index + 1] > 0.5, "bg": dense[:, 0] > 0.5,
                      "source": source}
-    heat = nets[stream](x, training=False)["heatmaps"]
+    heat = nets[stream].training_heatmaps(nets[stream](x, mask, training=False), labels)
     regions = growing.grow(heat, dense[None], mask, labels,
                            tf.constant(cfg.model.growing_threshold_fg, tf.float32),
                            tf.constant(cfg.model.growing_threshold_bg, tf.float32)).numpy()[0]
@@ -200,6 +202,7 @@ def _save(fig, path: str) -> None:
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".png")
+  evaluation.chmod_like_open(fd)
   os.close(fd)
   try:
     fig.savefig(tmp, dpi=110, format="png")

@@ -10,7 +10,11 @@ features, 512 filters, 20 classes) and random data:
   with a plain cross-entropy and an Adam update each: the floor of any two-update step;
 * the growing step alone (`growing.grow`) on the same batch;
 * the CAS seed network's training step on the same batch (for whole-run estimates);
+* each step against its FLOP count at this machine's float32 matmul rate, measured in the same
+  run on a matmul of the backbone's shape: the time the step would take if it ran only its
+  matrix products at that rate (forward + backward = 3 forward passes of FLOPs);
 and how the step time and the peak memory grow with T (--lengths).
+The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head).
 All in the same process, medians over --repeats calls after a warm-up.
 """
 from __future__ import annotations
@@ -109,6 +113,25 @@ def _bare_step(strategy, cfg, batch, dim, classes):
   return _traced(strategy, replica_step, batch)
 
 
+def _matmul_rate(rows, dim, hidden, repeats):
+  """float32 FLOP/s of a [rows, dim] x [dim, hidden] matmul (tf.function, median)."""
+  a = tf.random.normal([rows, dim])
+  b = tf.random.normal([dim, hidden])
+  matmul = tf.function(lambda: tf.matmul(a, b))
+  return 2.0 * rows * dim * hidden / _median_seconds(matmul, repeats)
+
+
+def _forward_flops(cfg, rows, dim, classes):
+  """Multiply-add FLOPs (x2) of one forward pass over `rows` segments: ASSG, CAS."""
+  m, c = cfg.model, cfg.cas
+  assg = 2 * rows * (m.kernel_size * dim * m.hidden_dim + m.kernel_size * m.hidden_dim ** 2
+                     + 2 * m.hidden_dim * (classes + 1))
+  cas = 2 * rows * (c.kernel_size * dim * c.hidden_dim + c.hidden_dim * classes)
+  if c.network == "stpn":
+    cas += 2 * rows * (c.hidden_dim * c.attention_dim + c.attention_dim)
+  return assg, cas
+
+
 def _grow_only(batch, classes):
   rng = np.random.default_rng(1)
   logits = rng.normal(size=list(batch["features"].shape[:2]) + [classes + 1]) * 4
@@ -141,7 +164,18 @@ def main(argv):
   print(f"two bare forward+backward passes + updates:        {1000 * bare:8.1f} ms")
   print(f"ratio ASSG / bare:                                 {assg / bare:8.2f}x")
   print(f"growing alone (tf.function):                       {1000 * grow:8.2f} ms")
-  print(f"CAS seed network step (STPN-style, one update):    {1000 * cas:8.1f} ms")
+  print(f"CAS seed network step ({cfg.cas.network}, one update):          {1000 * cas:8.1f} ms")
+  rows = FLAGS.batch * FLAGS.length
+  rate = _matmul_rate(rows, FLAGS.dim, cfg.model.hidden_dim, FLAGS.repeats)
+  assg_flops, cas_flops = _forward_flops(cfg, rows, FLAGS.dim, FLAGS.classes)
+  print(f"\nmatmul rate of this machine (float32, [{rows}, {FLAGS.dim}] x [{FLAGS.dim}, "
+        f"{cfg.model.hidden_dim}]): {rate / 1e9:.1f} GFLOP/s")
+  for name, seconds, flops in (("ASSG step", assg, 2 * 3 * assg_flops),
+                               ("two bare passes", bare, 2 * 3 * assg_flops),
+                               ("CAS step", cas, 3 * cas_flops)):
+    limit = flops / rate
+    print(f"{name:16s}: {flops / 1e9:7.1f} GFLOP -> {1000 * limit:8.1f} ms at that rate; "
+          f"measured {seconds / limit:5.2f}x the limit")
   print("\nscaling with T (batch 1): ASSG step ms, growing ms, peak RSS MB so far")
   for length in [int(x) for x in FLAGS.lengths]:
     b = _batch(1, length, FLAGS.dim, FLAGS.classes, rng)

@@ -35,12 +35,12 @@ def main(argv):
   print(f"{FLAGS.regime or FLAGS.spec}, seed {seed}: true instances, median "
         f"{np.median(truth):.1f} s")
   feature_dim = runner.info.rgb_dim + runner.info.flow_dim
-  for network in ("stpn", "mil"):
-    cfg, nets = runner.provider(experiments.Row("CAS", "cas", cas={"network": network}))
+  for preset, network in (("paper", "stpn"), ("ours", "mil")):
+    cfg, nets = runner.provider(experiments.Row("CAS", "cas", preset))
     for score in ("mean", "contrast"):
       predictor = inference.Predictor(
           nets, runner.info.rgb_dim, feature_dim,
-          dataclasses.replace(cfg.predict, proposal_score=score))
+          dataclasses.replace(cfg.predict, proposal_score=score), score_nets=nets)
       results, _, _, _ = predictor.predict_dataset(
           input_pipeline.eval_dataset(runner.test, base.data.batch_size),
           runner.info.class_names)

@@ -4,34 +4,30 @@ r"""The paper's experiments (section 4.3) on a synthetic regime: one command eac
         --experiment=table2 --seeds=0,1,2 --output_dir=docs/results
 
 Experiments (`--experiment`):
-* `table2`    CAS vs CAS+SSG vs ASSG (paper Table 2), plus ASSG trained with the balanced
-              seeding loss (our change, `--seeding_loss=balanced`);
-* `table1`    ASSG with SAP, GAP or GMP in the classifier (paper Table 1);
+* `table2`    CAS vs CAS+SSG vs ASSG (paper Table 2), each with the paper's method
+              (`assg_tf.config.PAPER`, `configs/*_paper.flags`) and with ours (the defaults);
+* `table1`    ASSG with SAP, GAP or GMP in the classifier (paper Table 1), ours;
 * `figure4`   sweeps of theta_g for the actions (theta_gb = 0.99) and for the background
               (theta_gf = 0.99), 0.8 to 0.95 by 0.05, and of theta_a, 0.3 to 0.7 by 0.1
-              (paper Figure 4, 4.3.1);
-* `providers` the STPN-style and the top-k MIL CAS network as seed providers, each alone and
-              with ASSG (the paper's "STPN-CAS w/ ASSG" row, Tables 3-4);
-* `background` ASSG with theta_gb = 1, i.e. background grows only where its softmax rounds to
-              1.0 in float32: the ablation that tests the diagnosis of docs/RESULTS.md 1.6
-              (background growth into the actions is what hurts);
+              (paper Figure 4, 4.3.1), ours otherwise;
+* `providers` the STPN-style CAS network of the paper (per snippet, min-max seeds) and our
+              calibrated MIL network as seed providers, each alone and with ASSG (ours);
+* `background` ASSG (ours) with theta_gb = 1: background never grows beyond its seeds;
 * `all`       all five (they share the trained networks); a comma-separated list runs those.
 Each writes `<output_dir>/<experiment>_<regime>.json` (every seed's metrics and the mean and
 standard deviation over seeds) and `<experiment>_<regime>.png`, and prints a table.
 
 Everything else is the flags of `assg_tf.train` (the regime flagfiles in `benchmarks/regimes/`
-set them) plus `--spec` / `--feature_dim`, the synthetic dataset. Each seed generates the
-dataset with that seed, then trains every network from scratch with Keras' generator seeded by
-it before every stage, so all variants of one seed start from the same initial weights and see
-the same batches: differences between rows of one seed come from the variant alone.
+set the scale and schedule; the method is the defaults, or the paper's for `paper` rows) plus
+`--spec` / `--feature_dim`, the synthetic dataset. Each seed generates the dataset with that
+seed, then trains every network from scratch with Keras' generator seeded by it before every
+stage, so all variants of one seed start from the same initial weights and see the same
+batches: differences between rows of one seed come from the variant alone.
 
-Every variant is evaluated on the test split twice, with no retraining:
-* `paper`: eq. 6 proposal scores, classes picked by the variant's own classifier (paper 3.5;
-           CAS+SSG, which trains no classifier, by the CAS network's, as its name says);
-* `ours`:  outer-inner contrast proposal scores, classes picked by the CAS network
-           (`--proposal_score=contrast --video_scores=cas`, docs/DESIGN.md).
-Nothing is selected by test mAP: every network trains for its configured steps and is
-evaluated once.
+Splits are those of the tfds builder: the training videos minus the held-out validation ones
+(`in_validation`) train; the validation videos choose each row's post-processing when its
+method does (`selection.py`, ours); the test videos are evaluated once per row. Nothing is
+selected by test mAP.
 
 Trained networks and metrics are cached in `--workdir` under a hash of their settings, so
 `all`, or a rerun after an interruption, trains nothing twice. Delete the folder to start over.
@@ -50,7 +46,8 @@ import numpy as np
 from absl import app, flags, logging
 
 from assg_tf import config as config_lib
-from assg_tf import diagnostics, distribute, evaluation, inference, synthetic, training
+from assg_tf import diagnostics, distribute, evaluation, inference, selection, synthetic
+from assg_tf import training
 from assg_tf import flags as assg_flags
 from assg_tf import seeds as seeds_lib
 from assg_tf import train as train_lib
@@ -70,9 +67,8 @@ flags.DEFINE_string("output_dir", "experiment_results", "JSON and PNG go here.")
 flags.DEFINE_string("workdir", "/tmp/assg_experiments", "Trained networks and metrics cache.")
 FLAGS = flags.FLAGS
 
-# The two prediction settings every variant is evaluated with (module docstring).
-EVALUATIONS = {"paper": dict(proposal_score="mean", video_scores="own"),
-               "ours": dict(proposal_score="contrast", video_scores="cas")}
+# Every row is evaluated once, on the test split, with its method's post-processing.
+EVALUATIONS = ("test",)
 THETA_G = (0.8, 0.85, 0.9, 0.95, 0.99)  # paper 4.3.1: 0.8 to 0.95 by 0.05, and the default
 THETA_A = (0.3, 0.4, 0.5, 0.6, 0.7)  # paper 4.3.1
 
@@ -82,14 +78,16 @@ class Row:
   """One line of an experiment: a variant trained with some settings changed."""
   name: str
   variant: str  # cas | ssg | assg
+  preset: str = "ours"  # "ours" (the defaults) or "paper" (config.paper_preset)
   cas: Dict = dataclasses.field(default_factory=dict)  # CASConfig changes (the provider)
   model: Dict = dataclasses.field(default_factory=dict)  # ModelConfig changes
 
 
 def rows(experiment: str) -> List[Row]:
   if experiment == "table2":
-    return [Row("CAS", "cas"), Row("CAS+SSG", "ssg"), Row("ASSG", "assg"),
-            Row("ASSG, balanced loss", "assg", model={"seeding_loss": "balanced"})]
+    return [Row(f"{name} ({preset})", variant, preset)
+            for preset in ("ours", "paper")
+            for variant, name in (("cas", "CAS"), ("ssg", "CAS+SSG"), ("assg", "ASSG"))]
   if experiment == "table1":
     return [Row(f"ASSG, {p.upper()}", "assg", model={"pooling": p}) for p in ("sap", "gap", "gmp")]
   if experiment == "figure4":
@@ -101,12 +99,10 @@ def rows(experiment: str) -> List[Row]:
              for t in THETA_G] +
             [Row(f"theta_a={t:g}", "assg", model={"erasing_threshold": t}) for t in THETA_A])
   if experiment == "background":
-    return [Row(f"ASSG{suffix}, theta_gb=1", "assg",
-                model={"growing_threshold_bg": 1.0, **loss})
-            for suffix, loss in (("", {}), (", balanced loss", {"seeding_loss": "balanced"}))]
+    return [Row("ASSG, theta_gb=1", "assg", model={"growing_threshold_bg": 1.0})]
   if experiment == "providers":
-    return [Row(f"{name}-CAS{suffix}", variant, cas={"network": network})
-            for network, name in (("stpn", "STPN"), ("mil", "MIL"))
+    return [Row(f"{name}-CAS{suffix}", variant, cas=cas)
+            for name, cas in (("STPN", config_lib.PAPER["cas"]), ("MIL", {}))
             for variant, suffix in (("cas", ""), ("assg", " w/ ASSG"))]
   raise ValueError(f"unknown experiment {experiment!r}: expected one of {EXPERIMENTS}")
 
@@ -122,7 +118,7 @@ class Runner:
   def __init__(self, base: config_lib.Config, spec, workdir: str, strategy):
     self.base, self.spec, self.strategy = base, spec, strategy
     self.seed = base.data.seed
-    self.train, self.test, self.info = diagnostics.in_memory_splits(spec)
+    self.train, self.validation, self.test, self.info = diagnostics.in_memory_splits(spec)
     self.workdir = os.path.join(workdir, f"{spec.name}_d{spec.feature_dim}_"
                                 f"{_digest(spec)}", f"seed{self.seed}")
     self.cas_nets = {}  # provider dir -> {stream: CASNet}
@@ -134,7 +130,8 @@ class Runner:
 
   def provider(self, row: Row):
     """(config, {stream: CAS network}) of the row's seed provider, trained or reloaded."""
-    cfg = dataclasses.replace(self.base, cas=dataclasses.replace(self.base.cas, **row.cas))
+    cfg = config_lib.paper_preset(self.base) if row.preset == "paper" else self.base
+    cfg = dataclasses.replace(cfg, cas=dataclasses.replace(cfg.cas, **row.cas))
     model_dir = os.path.join(self.workdir, f"cas-{_digest(cfg.data, cfg.cas)}")
     cfg = dataclasses.replace(cfg, model_dir=model_dir)
     if model_dir not in self.cas_nets:
@@ -152,7 +149,8 @@ class Runner:
     return cfg, self.cas_nets[model_dir]
 
   def run(self, row: Row) -> Dict:
-    """{"paper": metrics, "ours": metrics, "seconds": training time, ["diagnostics"]}."""
+    """{"test": metrics, "predict": the post-processing used, "seconds": training time,
+    ["own_classification_mAP", "diagnostics"]}."""
     cfg, cas_nets = self.provider(row)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **row.model))
     seeds_dir = os.path.join(cfg.model_dir, "seeds")
@@ -177,21 +175,31 @@ class Runner:
     result = {"seconds": (time.time() - t0 if row.variant != "cas"
                           else self.cas_seconds[cfg.model_dir])}
     feature_dim = self.info.rgb_dim + self.info.flow_dim
-    for name, settings in EVALUATIONS.items():
-      if row.variant == "ssg":  # SSG trains no classifier: CAS+SSG takes the CAS's classes
-        settings = dict(settings, video_scores="cas")
-      predict = dataclasses.replace(cfg.predict, **settings)
-      predictor = inference.Predictor(nets, self.info.rgb_dim, feature_dim, predict,
-                                      score_nets=cas_nets)
-      result[name] = train_lib.evaluate_predictor(predictor, self.test, self.info.class_names,
-                                                  "test", cfg)
+    predict = cfg.predict
+    if row.variant == "ssg":  # SSG trains no classifier: CAS+SSG takes the CAS's classes
+      predict = dataclasses.replace(predict, video_scores="cas")
+    make = lambda pc: inference.Predictor(nets, self.info.rgb_dim, feature_dim, pc,
+                                          score_nets=cas_nets)
+    result["validation"] = []
+    has_validation = next(iter(self.validation), None) is not None
+    if predict.select_on_validation and has_validation:  # as train.py: held-out videos
+      predict, result["validation"] = selection.select(
+          lambda pc: train_lib.evaluate_predictor(make(pc), self.validation,
+                                                  self.info.class_names, "validation",
+                                                  cfg)["average_mAP"], predict)
+    result["predict"] = {k: getattr(predict, k) for k in selection.GRID}
+    result["test"] = train_lib.evaluate_predictor(make(predict), self.test,
+                                                  self.info.class_names, "test", cfg)
+    if row.variant == "assg":  # the adversarial classifier's own video scores
+      own = dataclasses.replace(predict, video_scores="own")
+      result["own_classification_mAP"] = train_lib.evaluate_predictor(
+          make(own), self.test, self.info.class_names, "test", cfg)["classification_mAP"]
     if row.variant != "cas":
       result["diagnostics"] = diagnostics.seeds_and_growth(
           self.spec, cfg, {row.variant: nets}, seeds_dir)
     evaluation.write_json(done, result)
-    print(f"  seed {self.seed} {row.name}: trained in {result['seconds']:.0f} s, avg mAP "
-          + ", ".join(f"{k} {100 * result[k]['average_mAP']:.1f}" for k in EVALUATIONS),
-          flush=True)
+    print(f"  seed {self.seed} {row.name}: trained in {result['seconds']:.0f} s, test avg mAP "
+          f"{100 * result['test']['average_mAP']:.1f}", flush=True)
     return result
 
 
@@ -212,8 +220,8 @@ def format_table(result: Dict) -> str:
   thresholds = result["tiou_thresholds"]
   lines = []
   for name in EVALUATIONS:
-    lines.append(f"\n{result['experiment']} on {result['regime']}, {name} prediction "
-                 f"settings, mAP (%) mean±std over seeds {result['seeds']}")
+    lines.append(f"\n{result['experiment']} on {result['regime']}, {name} split, mAP (%) "
+                 f"mean±std over seeds {result['seeds']}")
     lines.append("| row | " + " | ".join(f"{t:g}" for t in thresholds)
                  + " | avg 0.1:0.5 | avg 0.1:0.7 | cls-mAP |")
     lines.append("|---" * (len(thresholds) + 4) + "|")
@@ -222,19 +230,24 @@ def format_table(result: Dict) -> str:
       cells = [f"{m:.1f}±{d:.1f}" for m, d in zip(s["mAP_mean"], s["mAP_std"])]
       cells += [f"{s[k + '_mean']:.1f}±{s[k + '_std']:.1f}"
                 for k in ("average_mAP_0.1_0.5", "average_mAP", "classification_mAP")]
-      lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+      own = [r["own_classification_mAP"] for r in row["per_seed"] if "own_classification_mAP" in r]
+    cells.append(f"{100 * np.mean(own):.0f}" if own else "-")
+    lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
-DIAGNOSTICS = ("fg_seed_precision", "bg_seed_precision", "instance_seeded", "core_grown_fg",
-               "noncore_grown_fg", "core_grown_bg", "noncore_grown_bg")
+DIAGNOSTICS = ("fg_seed_precision", "instance_seeded", "bg_seed_precision", "bg_seed_coverage",
+               "core_grown_fg", "noncore_grown_fg", "core_grown_bg", "noncore_grown_bg",
+               "grown_fg_precision", "grown_bg_precision", "erased_core", "erased_noncore",
+               "erased_outside", "noncore_heat")
 
 
 def format_diagnostics(result: Dict) -> str:
   """Seeds and growth on the training videos (assg_tf.diagnostics), mean over seeds, in %."""
   lines = [f"\n{result['experiment']} on {result['regime']}: seeds and growth on the training "
            "videos, % (mean over seeds), flow / rgb",
-           "| row | " + " | ".join(DIAGNOSTICS) + " |", "|---" * (len(DIAGNOSTICS) + 1) + "|"]
+           "| row | " + " | ".join(DIAGNOSTICS) + " | classifier cls-mAP |",
+           "|---" * (len(DIAGNOSTICS) + 2) + "|"]
   for row in result["rows"]:
     runs = [r["diagnostics"] for r in row["per_seed"] if "diagnostics" in r]
     if not runs:
@@ -247,6 +260,8 @@ def format_diagnostics(result: Dict) -> str:
                   for d in runs if stream in d]
         per_stream.append(f"{100 * np.mean(values):.0f}" if values else "-")
       cells.append(" / ".join(per_stream))
+    own = [r["own_classification_mAP"] for r in row["per_seed"] if "own_classification_mAP" in r]
+    cells.append(f"{100 * np.mean(own):.0f}" if own else "-")
     lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
@@ -257,7 +272,6 @@ def plot(result: Dict, path: str) -> None:
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   rows_ = result["rows"]
-  styles = {"paper": "-", "ours": "--"}
   if result["experiment"] == "figure4":
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     groups = [(axes[0], "theta_gf", "theta_g (a)"), (axes[0], "theta_gb", "theta_g (a)"),
@@ -265,26 +279,22 @@ def plot(result: Dict, path: str) -> None:
     for ax, prefix, xlabel in groups:
       chosen = [r for r in rows_ if r["name"].startswith(prefix + "=")]
       x = [float(r["name"].split("=")[1]) for r in chosen]
-      for name, style in styles.items():
-        y = [r["summary"][name]["average_mAP_mean"] for r in chosen]
-        err = [r["summary"][name]["average_mAP_std"] for r in chosen]
-        ax.errorbar(x, y, yerr=err, linestyle=style, marker="o", capsize=3,
-                    label=f"{prefix}, {name}")
+      y = [r["summary"]["test"]["average_mAP_mean"] for r in chosen]
+      err = [r["summary"]["test"]["average_mAP_std"] for r in chosen]
+      ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=prefix)
       ax.set_xlabel(xlabel)
       ax.set_ylabel("average mAP 0.1:0.7 (%)")
       ax.legend(fontsize=8)
   else:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    thresholds = result["tiou_thresholds"]
-    for ax, name in zip(axes, EVALUATIONS):
-      for row in rows_:
-        s = row["summary"][name]
-        ax.errorbar(thresholds, s["mAP_mean"], yerr=s["mAP_std"], marker="o", capsize=3,
-                    label=f"{row['name']} ({s['average_mAP_mean']:.1f})")
-      ax.set_title(f"{name} prediction settings")
-      ax.set_xlabel("tIoU threshold")
-      ax.legend(fontsize=7, title="row (avg mAP)", title_fontsize=7)
-    axes[0].set_ylabel("mAP (%)")
+    fig, ax = plt.subplots(1, 1, figsize=(6, 4))
+    for row in rows_:
+      s = row["summary"]["test"]
+      ax.errorbar(result["tiou_thresholds"], s["mAP_mean"], yerr=s["mAP_std"], marker="o",
+                  capsize=3, linestyle="--" if row.get("preset") == "paper" else "-",
+                  label=f"{row['name']} ({s['average_mAP_mean']:.1f})")
+    ax.set_xlabel("tIoU threshold")
+    ax.set_ylabel("mAP (%)")
+    ax.legend(fontsize=7, title="row (avg mAP)", title_fontsize=7)
   fig.suptitle(f"{result['experiment']}: {result['regime']}, mean ± std over seeds "
                f"{result['seeds']}")
   fig.tight_layout()

@@ -57,7 +57,7 @@ def main(argv):
         spec = dataclasses.replace(spec, **{name: FLAGS[name].value})
     cfg = dataclasses.replace(base, model_dir=os.path.join(workdir, f"{FLAGS.spec}_{seed}"),
                               data=dataclasses.replace(base.data, seed=seed))
-    train, test, info = diagnostics.in_memory_splits(spec)
+    train, _, test, info = diagnostics.in_memory_splits(spec)
     t0 = time.time()
     nets, metrics = train_lib.train_and_evaluate(cfg, strategy, train, None, test, info)
     metrics["seconds"] = time.time() - t0

@@ -55,3 +55,34 @@ def test_sparsity_loss_applies_to_the_stpn_network_only(network, uses_sparsity):
            "labels": tf.constant([[1.0, 0.0]])}
   loss = float(step(batch)["loss"])
   assert (loss > 100.0) == uses_sparsity
+
+
+def test_probability_maps_are_the_calibrated_sigmoids_and_minmax_maps_normalise():
+  outputs = {"tcas": tf.constant([[[0.0], [2.0], [-2.0]]]), "attention": tf.ones([1, 3])}
+  mask = tf.constant([[1.0, 1.0, 0.0]])
+  prob = cas.localization_map(outputs, mask, "probability").numpy()[0, :, 0]
+  np.testing.assert_allclose(prob, [0.5, 1 / (1 + np.exp(-2.0)), 0.0], rtol=1e-6)
+  minmax = cas.localization_map(outputs, mask, "minmax").numpy()[0, :, 0]
+  np.testing.assert_allclose(minmax, [0.0, 1.0, 0.0], atol=1e-6)  # every video reaches 1
+
+
+def test_temporal_kernel_bce_probability_network_round_trips_and_ignores_padding(tmp_path):
+  cfg = config_lib.Config(cas=config_lib.CASConfig(
+      network="mil", hidden_dim=8, kernel_size=3, loss="bce", maps="probability"))
+  net = model_lib.build_net("cas", 3, 5, cfg)
+  assert net.embed.kernel.shape == (3, 5, 8)
+  x = np.random.default_rng(0).normal(size=[1, 6, 5]).astype(np.float32)
+  alone = net(x, np.ones([1, 6], np.float32))["tcas"].numpy()
+  padded = np.concatenate([x, np.ones([1, 2, 5], np.float32)], axis=1)
+  with_padding = net(padded, np.array([[1.0] * 6 + [0.0] * 2], np.float32))["tcas"].numpy()
+  np.testing.assert_allclose(with_padding[:, :6], alone, rtol=1e-5, atol=1e-5)
+  # Video scores are per-class sigmoids under the bce loss.
+  logits = tf.constant([[0.0, 1.0, -1.0]])
+  np.testing.assert_allclose(net.video_probabilities(logits).numpy(),
+                             tf.sigmoid(logits).numpy(), rtol=1e-6)
+  path = str(tmp_path / "cas.keras")
+  net.save(path)
+  loaded = keras.saving.load_model(path)
+  assert (loaded.kernel_size, loaded.loss, loaded.maps) == (3, "bce", "probability")
+  np.testing.assert_allclose(loaded(x, np.ones([1, 6], np.float32))["tcas"].numpy(), alone,
+                             rtol=1e-5, atol=1e-6)

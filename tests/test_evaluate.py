@@ -75,6 +75,74 @@ def test_bad_input_is_a_one_line_error(tmp_path):
   assert not os.listdir(tmp_path)
 
 
+def test_suspicious_detections_are_counted_and_the_map_is_unchanged(tmp_path):
+  gt = {"database": {"v": {"subset": "test", "annotations": [
+      {"label": "a", "segment": [0, 10]}]},
+                     "w": {"subset": "train", "annotations": [{"label": "a", "segment": [0, 4]}]}}}
+  pred = {"results": {
+      "v": [{"label": "a", "segment": [-1, 10], "score": 0.9},
+            {"label": "a", "segment": [5, 5], "score": 0.8}],
+      "w": [{"label": "a", "segment": [0, 4], "score": 0.7}],  # not in subset test
+      "x": [{"label": "a", "segment": [0, 4], "score": 0.6},  # in no subset at all
+            {"label": "a", "segment": [-2, -2], "score": 0.5}]}}
+  (tmp_path / "gt.json").write_text(json.dumps(gt))
+  (tmp_path / "pred.json").write_text(json.dumps(pred))
+  proc = run("--ground_truth=gt.json", "--predictions=pred.json", "--subset=test",
+             "--tiou_thresholds=0.5", "--output=out.json", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stderr.splitlines() == [
+      "warning: 3 detections of 2 videos not in subset 'test' of the ground truth: counted as "
+      "false positives",
+      "warning: 2 detections start before 0 s: evaluated as given",
+      "warning: 2 detections have zero length (end == start): tIoU 0, false positives at "
+      "every threshold"]
+  with open(tmp_path / "out.json", encoding="utf-8") as f:
+    assert json.load(f)["mAP"] == [pytest.approx(1.0)]  # the top detection is a hit (tIoU 10/11)
+  proc = run(f"--ground_truth={os.path.join(FIXTURES, 'thumos14_test_gt.json')}",
+             f"--predictions={os.path.join(FIXTURES, 'thumos14_test_pred.json')}",
+             "--subset=test", "--tiou_thresholds=0.5")
+  assert proc.returncode == 0 and proc.stderr == ""
+
+
+@pytest.mark.parametrize("name,subset,summary", [
+    ("thumos14", "test", "213 videos, 3358 segments, 20 classes, 99 Ambiguous segments"),
+    ("thumos14", "validation", "200 videos, 3007 segments, 20 classes, 89 Ambiguous segments"),
+    ("activitynet13", "validation", "4728 videos, 7293 segments, 200 classes, 0 Ambiguous"),
+])
+def test_shipped_ground_truth_by_name(tmp_path, name, subset, summary):
+  pred = "thumos14_test_pred.json" if name == "thumos14" else "anet13_val_pred.json"
+  proc = run(f"--ground_truth={name}", f"--subset={subset}", "--tiou_thresholds=0.5",
+             f"--predictions={os.path.join(FIXTURES, pred)}", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert f"ground truth: {name} (assg_tf/data) (subset {subset!r}): {summary}" in proc.stdout
+
+
+def test_a_file_named_like_a_benchmark_wins(tmp_path):
+  (tmp_path / "thumos14").write_text(json.dumps({"database": {"v": {
+      "subset": "test", "annotations": [{"label": "a", "segment": [0, 1]}]}}}))
+  (tmp_path / "pred.json").write_text(json.dumps({"results": {}}))
+  proc = run("--ground_truth=thumos14", "--predictions=pred.json", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert "ground truth: thumos14 (all videos): 1 videos, 1 segments" in proc.stdout
+
+
+def test_evaluate_imports_neither_tensorflow_nor_keras(tmp_path):
+  """SPEC 9: the numpy-only command must not pay for TensorFlow (checked by -X importtime)."""
+  case = EXPECTED["thumos14_test"]
+  proc = subprocess.run(
+      [sys.executable, "-X", "importtime", "-m", "assg_tf.evaluate",
+       f"--ground_truth={os.path.join(FIXTURES, case['ground_truth'])}",
+       f"--predictions={os.path.join(FIXTURES, case['predictions'])}", "--subset=test"],
+      capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-1500:]
+  imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+              if line.startswith("import time:")}
+  assert "numpy" in imported and "absl.flags" in imported
+  heavy = sorted(m for m in imported
+                 if m.split(".")[0] in ("tensorflow", "keras", "sklearn", "tensorflow_datasets"))
+  assert not heavy, heavy[:5]
+
+
 def test_help_lists_the_command_flags():
   result = subprocess.run([sys.executable, "-m", "assg_tf.evaluate", "--help"],
                           capture_output=True, text=True, timeout=120, check=False)

@@ -348,3 +348,30 @@ def test_bad_thresholds():
   gt = ev.load_ground_truth(gt_dict({"v1": [("a", 0, 1)]}))
   with pytest.raises(ValueError, match=r"tiou_thresholds: .* in \(0, 1\], got \[0.0, 0.5\]"):
     ev.evaluate_detection(gt, ev.load_predictions({"results": {}}), [0.0, 0.5])
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_write_json_gives_the_file_the_umask_mode(tmp_path, mask):
+  """Atomic writes used to leave mkstemp's 0600 whatever the umask."""
+  old = os.umask(mask)
+  try:
+    assert ev.umask() == mask
+    ev.write_json(tmp_path / "m.json", {"a": 1})
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "m.json").st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_check_predictions_counts_unknown_videos_negative_starts_and_zero_lengths():
+  gt = ev.load_ground_truth({"database": {
+      "v": {"subset": "test", "annotations": [{"label": "a", "segment": [0, 10]}]},
+      "w": {"subset": "train", "annotations": []}}}, subset="test")
+  pred = ev.load_predictions({"results": {
+      "v": [{"label": "a", "segment": [-1, 3], "score": 0.9},
+            {"label": "a", "segment": [2, 2], "score": 0.8}],
+      "w": [{"label": "a", "segment": [1, 2], "score": 0.1}],
+      "x": [{"label": "a", "segment": [-3, -3], "score": 0.1}] * 2}})
+  assert ev.check_predictions(gt, pred) == ev.PredictionChecks(
+      unknown_video_detections=3, unknown_videos=2, negative_start=3, zero_length=3)
+  empty = ev.load_predictions({"results": {"v": []}})
+  assert ev.check_predictions(gt, empty) == ev.PredictionChecks(0, 0, 0, 0)

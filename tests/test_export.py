@@ -109,7 +109,8 @@ def _inputs():
 def exported(tmp_path_factory):
   """Exports random nets, runs the client process and `saved_model_cli` side by side."""
   tmp = tmp_path_factory.mktemp("export")
-  cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=16))
+  cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=16),
+                          predict=config_lib.PredictConfig(video_scores="own"))
   nets = _nets(cfg)
   info = input_pipeline.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, None)
   base = str(tmp / "export")
@@ -233,7 +234,8 @@ def test_versions_are_consecutive_and_nothing_half_written_is_left(exported):
 
 
 def test_export_rejects_bad_arguments(tmp_path):
-  cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=4))
+  cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=4),
+                          predict=config_lib.PredictConfig(video_scores="own"))
   info = input_pipeline.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, None)
   net = model_lib.build_net("assg", NUM_CLASSES, RGB_DIM, cfg)
   with pytest.raises(ValueError, match="expected a non-empty subset"):
@@ -259,6 +261,13 @@ def test_command_line_exports_a_trained_run(exported):
   for key in export.SIGNATURE_OUTPUTS:
     np.testing.assert_allclose(got[key].numpy(), outputs[f"batch2_{key}"], rtol=1e-6, atol=1e-7,
                                err_msg=key)
+
+
+def test_missing_run_json_names_the_model_dir(tmp_path):
+  with pytest.raises(FileNotFoundError) as e:
+    export.read_run(str(tmp_path / "run1"))
+  assert f"--model_dir={tmp_path / 'run1'}`" in str(e.value)
+  assert "{model_dir}" not in str(e.value)
 
 
 def test_help_lists_the_command_flags():

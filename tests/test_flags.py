@@ -1,4 +1,5 @@
 """Every configs/*.flags file parses into a valid Config; bad values are refused by name."""
+import dataclasses
 import glob
 import os
 
@@ -19,9 +20,10 @@ def _parse(args):
   return assg_flags.config_from_flags(fv)
 
 
-def test_there_are_the_three_configs():
+def test_there_are_the_five_configs():
   names = {os.path.basename(p) for p in CONFIGS}
-  assert {"synthetic.flags", "thumos.flags", "activitynet.flags"} <= names
+  assert {"synthetic.flags", "thumos.flags", "activitynet.flags", "thumos_paper.flags",
+          "activitynet_paper.flags"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
@@ -33,14 +35,34 @@ def test_flagfile_parses(path):
   assert cfg.cas.steps > 0 and cfg.train.steps > 0
 
 
-def test_paper_settings_in_the_benchmark_configs():
-  cfg = _parse([f"--flagfile={p}" for p in CONFIGS if p.endswith("thumos.flags")])
+def _config(name):
+  return _parse([f"--flagfile={p}" for p in CONFIGS if os.path.basename(p) == name])
+
+
+@pytest.mark.parametrize("dataset", ["thumos", "activitynet"])
+def test_paper_configs_are_the_paper_preset_and_the_defaults_our_own(dataset):
+  """configs/*_paper.flags spell out config.PAPER; configs/<benchmark>.flags take the
+  defaults (our method) and differ from the paper config in the method only."""
+  paper, ours = _config(f"{dataset}_paper.flags"), _config(f"{dataset}.flags")
+  assert paper == config_lib.paper_preset(paper)
+  assert ours.cas.network == "mil" and ours.model.kernel_size == 3
+  for section in config_lib.PAPER:  # ours keeps every default of the method
+    assert getattr(ours, section) == dataclasses.replace(
+        getattr(config_lib.Config(), section),
+        **{f.name: getattr(getattr(ours, section), f.name)
+           for f in dataclasses.fields(getattr(ours, section))
+           if f.name not in config_lib.PAPER[section]})
+  assert paper.eval == ours.eval and paper.data.dataset == ours.data.dataset
+
+
+def test_paper_settings_in_the_paper_configs():
+  cfg = _config("thumos_paper.flags")
   assert cfg.data.num_segments == 400
   assert cfg.train.learning_rate == 1e-4
   assert cfg.model.growing_threshold_fg == cfg.model.growing_threshold_bg == 0.99
   assert cfg.model.erasing_threshold == 0.4 and cfg.predict.rgb_weight == 0.3
   assert cfg.eval.tiou_thresholds == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-  anet = _parse([f"--flagfile={p}" for p in CONFIGS if p.endswith("activitynet.flags")])
+  anet = _config("activitynet_paper.flags")
   assert anet.eval.tiou_thresholds[0] == 0.5 and anet.eval.tiou_thresholds[-1] == 0.95
   assert len(anet.eval.tiou_thresholds) == 10
 

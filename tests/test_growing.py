@@ -167,3 +167,26 @@ def test_no_gradient_flows_through_growing():
   grad = tape.gradient(total, heat)
   # Only the explicit product carries gradient: d/dheat = out, never through grow itself.
   np.testing.assert_array_equal(grad.numpy(), out.numpy())
+
+
+def test_label_softmax_renormalises_over_background_and_the_video_labels():
+  # Channels: bg, class 0, class 1, class 2; the video is labelled with class 1 only.
+  logits = np.log(np.array([[[0.2, 0.5, 0.2, 0.1]]], np.float32))
+  got = growing.label_softmax(tf.constant(logits), tf.constant([[0.0, 1.0, 0.0]])).numpy()
+  # Over {bg, class 1}: 0.2 / 0.4 and 0.2 / 0.4; the other classes get 0.
+  np.testing.assert_allclose(got[0, 0], [0.5, 0.0, 0.5, 0.0], atol=1e-6)
+
+
+def test_growth_under_the_label_softmax_reaches_what_the_full_softmax_cannot():
+  # A non-core action snippet: class 0 at 0.6, an absent class at 0.35, background 0.05. Under
+  # the softmax over all channels it cannot reach theta_g = 0.9; over {bg, class 0} it is at
+  # 0.6 / 0.65 = 0.923 and grows from the seed next to it.
+  probs = np.array([[[0.02, 0.97, 0.01], [0.05, 0.6, 0.35], [0.9, 0.05, 0.05]]], np.float32)
+  seeds = _seeds(3, 3, [(0, 0, 1)])
+  labels = [[1.0, 0.0]]
+  full = _run(probs, seeds, labels, theta_fg=0.9)
+  np.testing.assert_array_equal(full[0, :, 1], [1, 0, 0])
+  restricted = growing.label_softmax(tf.constant(np.log(probs)), tf.constant(labels)).numpy()
+  grown = _run(restricted, seeds, labels, theta_fg=0.9)
+  np.testing.assert_array_equal(grown[0, :, 1], [1, 1, 0])
+  np.testing.assert_array_equal(grown[0, :, 2], [0, 0, 0])

@@ -8,6 +8,7 @@ from assg_tf import config as config_lib
 from assg_tf import inference, model as model_lib
 
 CFG = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=8),
+                        predict=config_lib.PredictConfig(video_scores="own"),
                         cas=config_lib.CASConfig(hidden_dim=8, attention_dim=4))
 
 

@@ -1,5 +1,8 @@
 """Tests of assg_tf.input_pipeline: uniform sampling, training and evaluation batches, and the
 ground-truth database."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -259,6 +262,23 @@ def test_load_split_through_the_tfds_builder(tmp_path):
   assert batch["labels"].shape == (8, TINY.num_classes)
   eval_batch = next(iter(input_pipeline.eval_dataset(test, 4)))
   assert eval_batch["segment_labels"].dtype == tf.int64
+
+
+def test_load_split_reads_the_manual_dir_it_is_given(tmp_path):
+  """Issue 11: a second --manual_dir used to be ignored once the config was prepared."""
+  dummy = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets",
+                       "wtal", "dummy_data", "thumos14_per_video")
+  first, second = tmp_path / "first", tmp_path / "second"
+  shutil.copytree(dummy, first)
+  shutil.copytree(dummy, second)
+  for name in os.listdir(second / "features" / "test" / "flow"):  # the wrong width
+    np.save(second / "features" / "test" / "flow" / name, np.ones([3, 256], np.float32))
+  cfg = config.DataConfig(dataset="thumos14", manual_dir=str(first), data_dir=str(tmp_path))
+  _, info = input_pipeline.load_split(cfg, "test")
+  assert info.num_examples == 2 and info.rgb_dim == 1024
+  with pytest.raises(ValueError, match=r"flow.*\.npy.*1024"):
+    input_pipeline.load_split(config.DataConfig(dataset="thumos14", manual_dir=str(second),
+                                                data_dir=str(tmp_path)), "test")
 
 
 def test_load_split_checks_the_feature_folder_before_tfds(tmp_path):

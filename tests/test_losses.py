@@ -52,3 +52,15 @@ def test_balanced_seeding_loss_weighs_foreground_and_background_apart():
   np.testing.assert_allclose(got, [expected], rtol=1e-6)
   paper = losses.seeding_loss(tf.constant(logits), tf.constant(grown)).numpy()
   np.testing.assert_allclose(paper, [-(np.log(0.8) + np.log(0.5) + np.log(0.9)) / 3], rtol=1e-6)
+
+
+def test_multilabel_loss_hand_computed_and_video_loss_names():
+  logits = tf.constant([[0.0, 2.0]])
+  labels = tf.constant([[1.0, 0.0]])
+  # mean of -log sigmoid(0) and -log(1 - sigmoid(2)) = (log 2 + log(1 + e^2)) / 2.
+  expected = (np.log(2.0) + np.log1p(np.exp(2.0))) / 2
+  assert losses.multilabel_loss(logits, labels).numpy()[0] == pytest.approx(expected, rel=1e-6)
+  assert losses.video_loss("bce") is losses.multilabel_loss
+  assert losses.video_loss("softmax") is losses.classification_loss
+  with pytest.raises(ValueError, match="expected one of"):
+    losses.video_loss("hinge")

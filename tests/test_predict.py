@@ -28,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _cfg():
   return config_lib.Config(model=config_lib.ModelConfig(hidden_dim=8),
+                           predict=config_lib.PredictConfig(video_scores="own"),
                            cas=config_lib.CASConfig(hidden_dim=8, attention_dim=4),
                            variants=("cas", "assg"))
 

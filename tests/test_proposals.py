@@ -459,3 +459,19 @@ def test_unknown_proposal_score_is_refused():
   with pytest.raises(ValueError, match="proposal_score must be one of"):
     proposals.detect(tf.zeros([1, 3, 2]), tf.constant([3]), tf.ones([1, 1]), tf.ones([1]),
                      PredictConfig(proposal_score="max"))
+
+
+def test_video_score_weight_adds_the_class_score_to_every_proposal():
+  # Two videos with the same run; the one whose class score is higher ranks first.
+  values = np.array([0.0, 0.8, 0.8, 0.0], np.float32)
+  fused = np.stack([np.stack([1.0 - values, values], -1)] * 2)
+  scores = np.array([[0.2], [0.9]], np.float32)
+  cfg = PredictConfig(class_threshold=0.0, proposal_thresholds=(0.5,), proposal_score="mean",
+                      video_score_weight=0.5, max_detections=3)
+  out = proposals.detect(tf.constant(fused), tf.constant([4, 4]), tf.constant(scores),
+                         tf.constant([1.0, 1.0]), cfg)
+  np.testing.assert_allclose(out["detection_scores"][:, 0].numpy(), [0.8 + 0.1, 0.8 + 0.45],
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="video_score_weight must be >= 0"):
+    proposals.detect(tf.constant(fused), tf.constant([4, 4]), tf.constant(scores),
+                     tf.constant([1.0, 1.0]), dataclasses.replace(cfg, video_score_weight=-1))

@@ -80,6 +80,15 @@ def test_seeds_file_round_trip_and_errors(tmp_path):
     seeds.load_seeds(path, 3)
 
 
+def test_seeds_file_gets_the_umask_mode(tmp_path):
+  old = os.umask(0o022)
+  try:
+    seeds.save_seeds(str(tmp_path / "s.npz"), {"v1": np.zeros([0, 2], np.int32)}, 3)
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "s.npz").st_mode & 0o777 == 0o644
+
+
 def test_to_coordinates():
   dense = np.zeros([4, 3])
   dense[1, 0] = dense[2, 2] = 1
@@ -109,3 +118,25 @@ def test_attach_seeds_missing_video_names_it():
 def test_attach_seeds_past_the_end_names_the_video():
   with pytest.raises(tf.errors.InvalidArgumentError, match="past the last segment.*v0"):
     list(seeds.attach_seeds(_examples([3]), {"v0": np.array([[3, 0]], np.int32)}, 2))
+
+
+def test_probability_seeds_on_a_known_calibrated_map():
+  """Foreground: labelled class probability >= 0.9; background: every labelled class below
+  0.1 and no foreground seed within 2 segments; shot changes play no part."""
+  # One video, 9 segments, classes 0 (labelled) and 1 (not labelled; high but ignored).
+  p0 = [0.05, 0.02, 0.3, 0.95, 0.92, 0.5, 0.08, 0.04, 0.01]
+  p1 = [0.99] * 9
+  tcas = np.log(np.stack([p0, p1], -1) / (1 - np.stack([p0, p1], -1)))[None].astype(np.float32)
+  outputs = {"tcas": tf.constant(tcas), "attention": tf.ones([1, 9]),
+             "video_logits": tf.zeros([1, 2])}
+  cfg = config_lib.CASConfig(network="mil", maps="probability", fg_seed_threshold=0.9,
+                             bg_seed_rule="probability", bg_seed_threshold=0.1,
+                             bg_seed_margin=2)
+  features = np.zeros([1, 9, 4], np.float32)
+  features[0, 5:] = 10.0  # a shot change between segments 4 and 5: ignored by this rule
+  dense = seeds.initial_seeds(tf.constant(features), outputs, tf.ones([1, 9]),
+                              tf.constant([[1.0, 0.0]]), cfg).numpy()[0]
+  np.testing.assert_array_equal(dense[:, 1], [0, 0, 0, 1, 1, 0, 0, 0, 0])
+  np.testing.assert_array_equal(dense[:, 2], [0] * 9)  # unlabelled class: no seeds
+  # Below 0.1 at 0, 1, 6, 7, 8; segments 1..6 are within 2 of a foreground seed (3, 4).
+  np.testing.assert_array_equal(dense[:, 0], [1, 0, 0, 0, 0, 0, 0, 1, 1])

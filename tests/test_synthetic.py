@@ -99,7 +99,7 @@ def _projections(tiny_train, stream):
   protos = synthetic.class_prototypes(TINY, stream)
   core, rest, background = [], [], []
   for ex, s in tiny_train:
-    proj = ex[stream] @ protos.T  # [T, C]
+    proj = s.latent[stream] @ protos.T  # [T, C], in noise units before the observation
     t = np.arange(ex["num_segments"])
     inside = (t >= s.instance_start[:, None]) & (t < s.instance_end[:, None])  # [K, T]
     in_core = (t >= s.core_start[:, None]) & (t < s.core_end[:, None])
@@ -118,7 +118,7 @@ def test_weak_frames_carry_real_but_weaker_signal(tiny_train, stream):
   # Non-core frames: weak_ratio in [0.3, 0.5] of the core level, far above background.
   assert 0.3 * strength - 0.1 < rest.mean() < 0.5 * strength + 0.1
   assert background.mean() == pytest.approx(0.0, abs=0.05)
-  assert background.std() == pytest.approx(1.0, abs=0.05)  # unit noise, scenes orthogonal
+  assert background.std() == pytest.approx(1.0, abs=0.08)  # unit noise, scenes orthogonal
 
 
 def test_flow_localises_better_than_rgb_and_fusion_best(tiny_train):
@@ -150,10 +150,62 @@ def test_shot_changes_at_boundaries_and_detectable(tiny_train):
       ratios[stream].append(jump[s.shot_starts - 1] / np.median(jump))
   # boundary_shot_prob = 0.7 per boundary (start or end), plus random shots.
   assert 0.55 < at_boundary / total < 0.9
-  for stream, values in ratios.items():
-    values = np.concatenate(values)
-    # A 2-median detector (CASConfig.shot_change_ratio) finds (almost) every shot change.
-    assert np.mean(values > 2.0) > 0.95, stream
+  rgb, flow = (np.concatenate(ratios[s]) for s in ("rgb", "flow"))
+  # A shot change is a change of appearance: in rgb the jump is about twice the usual one
+  # (a 1.5-median detector finds nearly all), in flow it stands out less.
+  assert np.mean(rgb > 1.5) > 0.9
+  assert 1.8 < np.median(rgb) < 2.5
+  assert 1.2 < np.median(flow) < np.median(rgb)
+
+
+REAL = os.path.join(os.path.dirname(synthetic.__file__), "data", "real_i3d")
+
+
+def test_realism_statistics_known_values():
+  # Two orthogonal unit snippets then a copy: neighbours' cosines 0 and 1; pairs 0, 0, 1.
+  x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+  stats = synthetic.realism_statistics(x)
+  assert stats["consecutive_cosine"] == pytest.approx(0.5)
+  assert stats["any_cosine"] == pytest.approx(1 / 3)
+  assert stats["zero_fraction"] == pytest.approx(0.5)
+  # Channel 0: 1, 0, 0 -> centred 2/3, -1/3, -1/3: lag-1 sum -2/9 + 1/9 over power 6/9.
+  # Channel 1: the mirror image, the same value.
+  assert stats["lag1_autocorrelation"] == pytest.approx(-1 / 6)
+  with pytest.raises(ValueError, match="at least 3 snippets"):
+    synthetic.realism_statistics(x, stride=2)
+
+
+@pytest.mark.parametrize("name", ["synthetic_thumos", "synthetic_anet"])
+def test_features_are_i3d_like(name):
+  """The regimes' features against the real I3D sample (assg_tf/data/real_i3d: consecutive
+  cosine 0.80 rgb / 0.69 flow, two-snippet cosine 0.63 / 0.56, lag-1 autocorrelation
+  0.23 / 0.10, at its 2.56 s stride): non-negative, temporally smooth, within stated bounds."""
+  spec = dataclasses.replace(synthetic.SPECS[name], feature_dim=64)
+  videos = [synthetic.generate_video(spec, layout)[0]
+            for layout in synthetic.video_layouts(spec, "train")[:12]]
+  for stream, bounds in (("rgb", dict(cos=(0.72, 0.88), any=(0.55, 0.75), lag=(0.15, 0.5))),
+                         ("flow", dict(cos=(0.62, 0.82), any=(0.5, 0.72), lag=(0.05, 0.4)))):
+    stats = [synthetic.realism_statistics(v[stream], stride=4) for v in videos
+             if v["num_segments"] >= 12]
+    mean = {k: np.mean([s[k] for s in stats]) for k in stats[0]}
+    assert all((v[stream] >= 0).all() for v in videos)
+    assert bounds["cos"][0] < mean["consecutive_cosine"] < bounds["cos"][1], (stream, mean)
+    assert bounds["any"][0] < mean["any_cosine"] < bounds["any"][1], (stream, mean)
+    assert mean["consecutive_cosine"] > mean["any_cosine"] + 0.05  # smooth in time
+    assert bounds["lag"][0] < mean["lag1_autocorrelation"] < bounds["lag"][1], (stream, mean)
+    # At the native 0.64 s stride, far smoother than at 2.56 s (independent noise: ~0).
+    native = np.mean([synthetic.realism_statistics(v[stream])["lag1_autocorrelation"]
+                      for v in videos])
+    assert native > mean["lag1_autocorrelation"] + 0.2
+
+
+def test_real_sample_statistics():
+  """The figures the generator is judged against, from the shipped real sample."""
+  for stream, cos, any_cos in (("rgb", 0.798, 0.631), ("flow", 0.690, 0.555)):
+    x = np.load(os.path.join(REAL, f"women_long_jump_{stream}.npy"))
+    stats = synthetic.realism_statistics(x)
+    assert stats["consecutive_cosine"] == pytest.approx(cos, abs=1e-3)
+    assert stats["any_cosine"] == pytest.approx(any_cos, abs=1e-3)
 
 
 def test_thumos_layout_is_the_real_annotations():
@@ -270,3 +322,12 @@ def test_written_layout_reads_back_through_the_feature_readers(tmp_path, joint):
     # The last video of each split has Ambiguous segments (video_validation_0000160,
     # video_test_0000278), so they are compared too.
     assert len(generated[-1]["ambiguous"]) and len(read[-1]["ambiguous"])
+
+
+def test_per_video_layout_files_get_the_umask_mode(tmp_path):
+  old = os.umask(0o022)
+  try:
+    synthetic._save_npy(str(tmp_path / "a" / "x.npy"), np.zeros(3))  # pylint: disable=protected-access
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "a" / "x.npy").st_mode & 0o777 == 0o644

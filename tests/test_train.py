@@ -119,6 +119,23 @@ def test_rerun_resumes_every_stage_instead_of_training_again(run):
   assert (root / "out" / "export" / "2" / "saved_model.pb").is_file()
 
 
+def test_ground_truth_json_reproduces_the_metrics_with_evaluate(run):
+  """OUT/ground_truth.json is the G of the README's evaluate command for this run."""
+  root, _ = run
+  out = root / "out"
+  database = json.loads((out / "ground_truth.json").read_text())["database"]
+  assert len(database) == 60 and {e["subset"] for e in database.values()} == {"test"}
+  result = subprocess.run(
+      [sys.executable, "-m", "assg_tf.evaluate", f"--ground_truth={out / 'ground_truth.json'}",
+       f"--predictions={out / 'predictions' / 'assg.json'}", "--subset=test",
+       "--tiou_thresholds=0.1,0.2,0.3,0.4,0.5,0.6,0.7", f"--output={root / 'eval.json'}"],
+      capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((out / "metrics.json").read_text())
+  assert json.loads((root / "eval.json").read_text())["mAP"] == pytest.approx(
+      metrics["assg"]["mAP"], abs=1e-6)
+
+
 def _command(module, *args):
   return subprocess.run([sys.executable, "-m", f"assg_tf.{module}", *args], capture_output=True,
                         text=True, timeout=300, cwd=REPO)

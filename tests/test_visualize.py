@@ -193,6 +193,16 @@ def test_synthetic_classes_are_the_runs(run_dir):
   assert list(run_dir["info"].class_names) == synthetic.class_names("synthetic")
 
 
+def test_png_gets_the_umask_mode(tmp_path):
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  old = os.umask(0o022)
+  try:
+    visualize._save(plt.figure(), str(tmp_path / "f.png"))  # pylint: disable=protected-access
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "f.png").st_mode & 0o777 == 0o644
+
+
 def test_help_lists_the_command_flags():
   result = subprocess.run([sys.executable, "-m", "assg_tf.visualize", "--help"],
                           capture_output=True, text=True, timeout=120, check=False)

@@ -22,6 +22,15 @@ Splits:
 tfds writes each config into a temporary folder and renames it only when generation
 succeeded, so a bad input file (`assg_tf.features.FeatureError`) leaves no prepared-looking
 `wtal/<config>/<version>` folder behind.
+
+Prepared data is tied to the folder it was made from (SPEC section 9: tfds alone reuses
+`wtal/<config>/<version>` whatever `manual_dir` is now). The real configs store
+`assg_tf.features.folder_fingerprint(manual_dir)` in the prepared data
+(`builder.info.metadata`, tfds' `metadata.json`), and `download_and_prepare` with a
+`manual_dir` whose fingerprint differs (or data prepared before fingerprints existed) prepares
+the config again from the new folder, logging a warning. Choice: re-prepare rather than stop,
+since a user who passes another folder wants that folder's data. Without an explicit
+`manual_dir`, prepared data is used as it is.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ import hashlib
 import os
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
+from absl import logging
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
@@ -65,6 +75,9 @@ For layouts 1 and 2, optionally:
 """
 
 
+FINGERPRINT_KEY = "manual_dir_fingerprint"  # in builder.info.metadata of the real configs
+
+
 def in_validation(video_id: str) -> bool:
   """Whether a training video belongs to the held-out `validation` split (stable hash)."""
   digest = hashlib.sha256(video_id.encode("utf-8")).digest()
@@ -92,10 +105,11 @@ def _synthetic():
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Weakly-supervised temporal action localization videos (SPEC section 2)."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "First release.",
       "1.1.0": "Synthetic configs: shot scenes drawn from a bank shared by all videos.",
+      "1.2.0": "Synthetic configs: I3D-like features (temporally correlated, non-negative).",
   }
   BUILDER_CONFIGS = [
       WtalConfig(name="synthetic", synthetic_spec="synthetic",
@@ -149,7 +163,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         }),
         supervised_keys=None,
         homepage="https://doi.org/10.1145/3343031.3351044",
+        metadata=tfds.core.MetadataDict(),  # real configs: FINGERPRINT_KEY, manual_dir
     )
+
+  def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
+    """tfds' `download_and_prepare`, preparing again when `manual_dir` is not the folder the
+    prepared data was made from (see the module docstring)."""
+    download_config = download_config or tfds.download.DownloadConfig()
+    manual_dir = download_config.manual_dir
+    if (not self.builder_config.synthetic_spec and manual_dir is not None
+        and self.is_prepared()):
+      stored = dict(self.info.metadata or {})
+      if stored.get(FINGERPRINT_KEY) != features_lib.folder_fingerprint(manual_dir):
+        logging.warning(
+            "wtal/%s in %s was prepared from %s; the files of manual_dir %s differ: preparing "
+            "it again", self.builder_config.name, self.data_dir,
+            stored.get("manual_dir", "an unrecorded folder"), os.fspath(manual_dir))
+        download_config = dataclasses.replace(
+            download_config, download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
+    super().download_and_prepare(download_dir=download_dir, download_config=download_config,
+                                 **kwargs)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     cfg = self.builder_config
@@ -162,6 +195,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     manual_dir = os.fspath(dl_manager.manual_dir)
     # Fails now, with the expected paths of every layout, if the folder holds none.
     features_lib.detect_layout(manual_dir, cfg.dataset)
+    self.info.metadata.update({FINGERPRINT_KEY: features_lib.folder_fingerprint(manual_dir),
+                               "manual_dir": manual_dir})
     return {
         "train": self._generate_examples(manual_dir, "train", _in_train),
         "validation": self._generate_examples(manual_dir, "train", in_validation),

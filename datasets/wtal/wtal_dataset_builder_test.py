@@ -133,3 +133,51 @@ def test_folder_without_a_layout_lists_the_expected_paths(tmp_path):
   with pytest.raises(ValueError, match=r"no feature layout found") as err:
     _prepare("activitynet13", tmp_path / "data", str(manual))
   assert str(manual / "features" / "training" / "rgb" / "<video>.npy") in str(err.value)
+
+
+def _test_rgb(builder):
+  return {e["video_id"].decode(): e["rgb"] for e in tfds.as_numpy(builder.as_dataset(split="test"))}
+
+
+def test_another_manual_dir_is_prepared_again_not_silently_ignored(tmp_path):
+  """SPEC 9: tfds alone reuses wtal/<config>/<version> whatever manual_dir is now."""
+  first, second = tmp_path / "first", tmp_path / "second"
+  shutil.copytree(os.path.join(DUMMY, "thumos14_per_video"), first)
+  shutil.copytree(first, second)  # copy2: same sizes and mtimes, so the same fingerprint
+  data_dir = tmp_path / "data"
+  builder = _prepare("thumos14", data_dir, str(first))
+  fingerprint = features.folder_fingerprint(str(first))
+  assert builder.info.metadata[wtal_dataset_builder.FINGERPRINT_KEY] == fingerprint
+  assert features.folder_fingerprint(str(second)) == fingerprint
+  before = _test_rgb(builder)
+  info_file = builder.data_path / "dataset_info.json"
+  stamp = info_file.stat().mtime
+
+  # The same files (here a faithful copy): the prepared data is reused, not regenerated.
+  assert _test_rgb(_prepare("thumos14", data_dir, str(second))).keys() == before.keys()
+  assert info_file.stat().mtime == stamp
+
+  # Other values in one feature file: prepared again, and the new values are what is read.
+  changed = second / "features" / "test" / "rgb" / "video_test_0000278.npy"
+  np.save(changed, 2 * np.load(changed))
+  assert features.folder_fingerprint(str(second)) != fingerprint
+  after = _test_rgb(_prepare("thumos14", data_dir, str(second)))
+  np.testing.assert_array_equal(after["video_test_0000278"], 2 * before["video_test_0000278"])
+
+  # A folder whose files have the wrong width: an error, instead of the old data and exit 0.
+  np.save(changed, np.zeros([4, 512], np.float32))
+  with pytest.raises(ValueError, match=r"video_test_0000278\.npy.*1024"):
+    _prepare("thumos14", data_dir, str(second))
+  # Back to the first folder: prepared from it again.
+  again = _prepare("thumos14", data_dir, str(first))
+  np.testing.assert_array_equal(_test_rgb(again)["video_test_0000278"],
+                                before["video_test_0000278"])
+
+
+def test_data_prepared_without_a_fingerprint_is_prepared_again(tmp_path):
+  manual = os.path.join(DUMMY, "thumos14_per_video")
+  builder = _prepare("thumos14", tmp_path, manual)
+  (builder.data_path / "metadata.json").write_text("{}")  # as prepared before fingerprints
+  builder = _prepare("thumos14", tmp_path, manual)
+  assert builder.info.metadata[wtal_dataset_builder.FINGERPRINT_KEY] == (
+      features.folder_fingerprint(manual))
