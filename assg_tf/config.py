@@ -12,7 +12,9 @@ silent) and docs/DESIGN.md ("Departures from the paper") says why. `paper_preset
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+import math
+import numbers
+from typing import Any, List, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,3 +180,69 @@ def paper_preset(cfg: Config) -> Config:
   return dataclasses.replace(cfg, **{
       section: dataclasses.replace(getattr(cfg, section), **changes)
       for section, changes in PAPER.items()})
+
+
+# The tfds configs of the `wtal` builder (datasets/wtal), i.e. the valid `DataConfig.dataset`s.
+DATASETS = ("synthetic", "synthetic_thumos", "synthetic_anet", "thumos14", "activitynet13")
+
+
+def _positive_int(x) -> bool:
+  return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
+
+
+def _positive_number(x) -> bool:  # finite: a NaN or infinite learning rate trains nothing
+  return isinstance(x, numbers.Real) and math.isfinite(x) and x > 0
+
+
+# Values no run can use that fail late (after files are written) or not at all: for each
+# section, (field, check, what is expected). `assg_tf.flags.validate` names them by flag.
+_CHECKS = {
+    DataConfig: [
+        ("dataset", lambda x: x in DATASETS, "one of " + ", ".join(DATASETS)),
+        ("shuffle_buffer", _positive_int, "a positive int"),
+    ],
+    CASConfig: [
+        ("learning_rate", _positive_number, "a positive number"),
+        ("hidden_dim", _positive_int, "a positive int"),
+        ("attention_dim", _positive_int, "a positive int"),
+        ("dropout", lambda x: 0 <= x < 1, "a number in [0, 1)"),
+    ],
+    ModelConfig: [("hidden_dim", _positive_int, "a positive int")],
+    TrainConfig: [
+        ("learning_rate", _positive_number, "a positive number"),
+        ("checkpoint_every", _positive_int, "a positive int"),
+        ("log_every", _positive_int, "a positive int"),
+        ("validate_every", _positive_int, "a positive int"),
+        ("keep_checkpoints", _positive_int, "a positive int"),
+    ],
+    PredictConfig: [
+        ("max_detections", _positive_int, "a positive int"),
+        ("proposal_score", lambda x: x in ("mean", "contrast"), "mean or contrast"),
+        ("nms_threshold", lambda x: 0 < x <= 1, "a number in (0, 1]"),
+        ("proposal_thresholds", lambda x: bool(x) and all(0 < t < 1 for t in x),
+         "a non-empty list of numbers in (0, 1)"),
+    ],
+}
+
+
+def problems(cfg) -> List[Tuple[str, Any, str]]:
+  """(field, value, expected) of every value of `cfg` that fails its check.
+
+  `cfg` is a Config (fields named `section.field`, e.g. `train.learning_rate`) or one of its
+  sections (fields named `field`).
+  """
+  if isinstance(cfg, Config):
+    return [(f"{f.name}.{name}", value, expected) for f in dataclasses.fields(cfg)
+            if dataclasses.is_dataclass(getattr(cfg, f.name))
+            for name, value, expected in problems(getattr(cfg, f.name))]
+  return [(name, getattr(cfg, name), expected) for name, ok, expected in _CHECKS.get(type(cfg), ())
+          if not ok(getattr(cfg, name))]
+
+
+def validate(cfg) -> None:
+  """Raises ValueError naming the first bad field of a Config (or of one section) and what was
+  expected. Training entry points call it, so configs built in Python are checked like flags."""
+  bad = problems(cfg)
+  if bad:
+    name, value, expected = bad[0]
+    raise ValueError(f"{name}={value!r}: expected {expected}")

@@ -144,4 +144,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(flags_lib.with_clear_errors(main))

@@ -202,17 +202,23 @@ def validate(cfg: config_lib.Config) -> None:
   for ok, flag_name, value, expected in checks:
     if not ok:
       raise ValueError(f"{flag_name}={value!r}: expected {expected}")
+  # The checks of the config objects themselves, named by flag.
+  flag_of = {f"{s}.{n}" if s else n: f for f, (s, n, _) in FLAG_TABLE.items()}
+  for field, value, expected in config_lib.problems(cfg):
+    raise ValueError(f"--{flag_of.get(field, field)}={value!r}: expected {expected}")
 
 
 def with_clear_errors(main):
   """Wraps a command's main: bad input (a ValueError naming the file or value, a missing or
   already existing file) ends the command with its message and exit status 1, not a
-  traceback."""
+  traceback; so does Ctrl-C."""
 
   def wrapped(argv):
     try:
       return main(argv)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
       raise SystemExit(f"error: {e}") from None
+    except KeyboardInterrupt:
+      raise SystemExit("interrupted") from None
 
   return wrapped

@@ -93,12 +93,21 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
 
   The examples come in the builder's file order (`shuffle_files=False`); training shuffles them
   in `train_dataset`. `split` may use tfds slicing ("train[:90%]"). A split whose prepared
-  files hold at most `data_cfg.cache_megabytes` is cached in memory after its first pass.
+  files hold at most `data_cfg.cache_megabytes` is cached in memory after its first pass. A real
+  benchmark's `manual_dir` must hold a feature layout (`features.FeatureError` otherwise), and
+  is required while the dataset is not prepared (ValueError).
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from assg_tf.datasets.wtal import wtal_dataset_builder  # pylint: disable=g-import-not-at-top,unused-import
+  from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
 
   builder = tfds.builder(f"wtal/{data_cfg.dataset}", data_dir=data_cfg.data_dir)
+  # The user's feature folder is checked here: tfds' own check is an AssertionError.
+  if data_cfg.dataset in features_lib.DATASETS and data_cfg.manual_dir:
+    features_lib.detect_layout(data_cfg.manual_dir, data_cfg.dataset)
+  elif data_cfg.dataset in features_lib.DATASETS and not builder.is_prepared():
+    raise ValueError(f"dataset {data_cfg.dataset} is not prepared in {builder.data_dir}: give "
+                     "manual_dir (--manual_dir), the folder with your features")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=data_cfg.manual_dir))
   dataset = builder.as_dataset(split=split, shuffle_files=False)
@@ -167,7 +176,7 @@ def _zero_padding(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int, seed: int,
                   extra_sequence_keys: Sequence[str] = (), shuffle_buffer: int = 1024,
-                  repeat: bool = True) -> tf.data.Dataset:
+                  repeat: bool = True, skip: int = 0) -> tf.data.Dataset:
   """Training batches (docs/DESIGN.md "Batches"): N sampled snippets per video.
 
   Shuffles videos (buffer `shuffle_buffer`, reshuffled every epoch), samples N snippets with
@@ -175,6 +184,8 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   static shape [batch_size, N, D] a tf.distribute strategy splits evenly across replicas.
   Deterministic given `seed`: the shuffle and the per-video offsets (stateless, from a
   `tf.data.Dataset.random(seed)` stream zipped after `repeat`, so each epoch gets new ones).
+  Both also depend on TensorFlow's global seed (tf.data combines it with `seed`), which
+  `train.train_and_evaluate` sets from the same `DataConfig.seed`.
 
   Args:
     examples: dataset of examples ("A dataset example" of docs/DESIGN.md).
@@ -185,6 +196,9 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
       same indices (padding rows zero), e.g. per-video seeds.
     shuffle_buffer: videos in the shuffle buffer.
     repeat: repeat forever (training); False gives one epoch.
+    skip: batches to leave out: a training run resumed after `skip` steps continues exactly
+      the batches of the uninterrupted run (the videos are read and shuffled again, but not
+      sampled).
 
   Returns:
     Batches {features [B, N, D_rgb + D_flow] float32, mask [B, N] float32, labels [B, C]
@@ -220,6 +234,7 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   if repeat:
     dataset = dataset.repeat()
   dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed)))
+  dataset = dataset.skip(skip * batch_size)
   dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   dataset = dataset.batch(batch_size, drop_remainder=True)
   return dataset.prefetch(tf.data.AUTOTUNE)

@@ -15,7 +15,10 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 4. The trained networks are saved as `.keras` files, and the assg variant (else the last one
    trained) is exported as a SavedModel for TF Serving.
 
-Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage.
+Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage,
+and ends with exactly the weights and metrics of an uninterrupted run. Ctrl-C stops with one
+line, keeping the checkpoints. Bad flags, dataset names and feature folders are refused with one
+line before anything is written; `--help` lists the flags.
 """
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ from assg_tf import training
 
 FLAGS = flags.FLAGS
 assg_flags.define_flags()
+for _name in assg_flags.FLAG_TABLE:  # --help lists them (they are defined in assg_tf.flags)
+  flags.declare_key_flag(_name)
 
 
 def evaluate_predictor(predictor: inference.Predictor, examples, class_names, subset: str,
@@ -120,6 +125,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
   (None on the non-chief workers of a multi-worker run, which neither write nor evaluate).
   Benchmarks call this directly with in-memory synthetic splits.
   """
+  config_lib.validate(cfg)
   # Weight initialisation (Keras' own generator), dropout and TF ops follow the run's seed.
   keras.utils.set_random_seed(cfg.data.seed)
   class_names = info.class_names
@@ -204,19 +210,28 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Everything that can be checked is, before anything is written to model_dir.
   cfg = assg_flags.config_from_flags(FLAGS)
-  os.makedirs(cfg.model_dir, exist_ok=True)
   strategy = distribute.create_strategy()
-  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 
   # 1. Data.
   train, info = input_pipeline.load_split(cfg.data, cfg.data.train_split)
   validation, _ = input_pipeline.load_split(cfg.data, cfg.data.validation_split)
   test, _ = input_pipeline.load_split(cfg.data, cfg.data.test_split)
   seconds_per_segment = float(next(iter(train))["seconds_per_segment"])
+  for stream in cfg.streams if cfg.cas.seeds_file else ():  # the user's seeds files
+    seeds_lib.load_seeds(cfg.cas.seeds_file.format(stream=stream), len(info.class_names) + 1)
+  os.makedirs(cfg.model_dir, exist_ok=True)
+  logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 
   # 2-3. Seeds, SSG / ASSG and evaluation.
-  nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
+  try:
+    nets, metrics = train_and_evaluate(cfg, strategy, train, validation, test, info)
+  except KeyboardInterrupt:  # Ctrl-C: every checkpoint written so far is complete
+    raise SystemExit(f"interrupted; the checkpoints in {cfg.model_dir} are kept: run the same "
+                     "command again to resume") from None
+  except training.CorruptCheckpointError as e:
+    raise SystemExit(f"error: {e}") from None
   if metrics is None:  # a non-chief worker of a multi-worker run: the chief reports
     return
   print(f"\n{cfg.data.dataset} {cfg.data.test_split}: mAP (%) per tIoU\n"
@@ -234,4 +249,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(assg_flags.with_clear_errors(main))

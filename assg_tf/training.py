@@ -15,9 +15,13 @@ GradientTape loop under the tf.distribute strategy created by `distribute.create
 Losses are per-replica shares of the global-batch mean (`losses.replica_mean`), so the summed
 gradient over replicas is the gradient of the global mean. Optimizers are built inside the
 strategy scope before the first traced step. Each stage checkpoints every
-`TrainConfig.checkpoint_every` steps with a tf.train.CheckpointManager (model, optimizers, step)
-and resumes from the latest checkpoint: an interrupted run loses only the steps since then. On
-resume the data order is reshuffled from `seed + step` (the input iterator is not saved).
+`TrainConfig.checkpoint_every` steps with a tf.train.CheckpointManager (model, optimizers, step,
+random state) and resumes from the latest checkpoint: an interrupted run loses only the steps
+since then, and ends bit-identical to an uninterrupted one. The random state is the Keras
+SeedGenerators' (dropout), which a Keras 3 model leaves out of its checkpoint. The input
+iterator is not saved (a distributed iterator is not trackable, and a tf.data iterator's state
+holds its shuffle buffer of whole videos): the resumed stage rebuilds the same seeded dataset
+and skips the batches already trained on (`input_pipeline.train_dataset(skip=step)`).
 """
 from __future__ import annotations
 
@@ -128,16 +132,19 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
               workdir: str, validate: Optional[Callable[[], float]] = None) -> int:
   """Runs (or resumes) one training stage to `steps` steps; returns the step reached.
 
-  `net` and `optimizers` must have been created under `strategy.scope()`; `make_dataset(seed)`
-  gives the global-batch training dataset; `validate()` returns a validation score (mAP on
+  `net` and `optimizers` must have been created under `strategy.scope()`; `make_dataset(step)`
+  gives the global-batch training dataset from step `step` on (the batches an uninterrupted run
+  trains on after `step` steps); `validate()` returns a validation score (mAP on
   held-out training videos) logged to TensorBoard.
   """
+  config_lib.validate(train_cfg)
   ckpt_dir = os.path.join(workdir, "checkpoints", name)
   with strategy.scope():
     for opt in optimizers.values():
       opt.build(net.trainable_variables)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(step=step_var, model=net, **optimizers)
+    checkpoint = tf.train.Checkpoint(step=step_var, model=net, **optimizers,
+                                     random_state=list(net.non_trainable_variables))
   manager = tf.train.CheckpointManager(checkpoint, ckpt_dir,
                                        max_to_keep=train_cfg.keep_checkpoints)
   # Multi-worker: every worker saves (saving may run collectives), only the chief into
@@ -223,6 +230,7 @@ def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Da
               stream: str, validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
   from assg_tf import input_pipeline, model as model_lib
+  config_lib.validate(cfg)
   lo, hi = _slice(info, stream)
   with strategy.scope():
     net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
@@ -230,7 +238,7 @@ def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Da
     optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
   step = cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size, (lo, hi))
   make = lambda start: input_pipeline.train_dataset(
-      train_examples, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed + start,
+      train_examples, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
       shuffle_buffer=cfg.data.shuffle_buffer)
   validate = (lambda: validate_fn({stream: net})) if validate_fn else None
   run_stage(f"cas_{stream}", net, {"optimizer": optimizer}, step, make, cfg.cas.steps,
@@ -259,6 +267,7 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
                validate_fn: Optional[Callable] = None):
   """Trains (or resumes) the SSG or ASSG network of one stream from its seeds (Algorithm 1)."""
   from assg_tf import input_pipeline, model as model_lib, seeds as seeds_lib
+  config_lib.validate(cfg)
   lo, hi = _slice(info, stream)
   num_classes = len(info.class_names)
   with strategy.scope():
@@ -270,7 +279,7 @@ def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.D
                            (lo, hi), with_classifier=(variant == "assg"))
   with_seeds = seeds_lib.attach_seeds(train_examples, seeds, num_classes + 1)
   make = lambda start: input_pipeline.train_dataset(
-      with_seeds, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed + start,
+      with_seeds, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
       extra_sequence_keys=("seeds",), shuffle_buffer=cfg.data.shuffle_buffer)
   validate = (lambda: validate_fn({stream: net})) if validate_fn else None
   optimizers = {"seed_optimizer": seed_optimizer, "class_optimizer": class_optimizer}

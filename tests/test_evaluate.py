@@ -141,3 +141,10 @@ def test_evaluate_imports_neither_tensorflow_nor_keras(tmp_path):
   heavy = sorted(m for m in imported
                  if m.split(".")[0] in ("tensorflow", "keras", "sklearn", "tensorflow_datasets"))
   assert not heavy, heavy[:5]
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.evaluate", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--ground_truth', '--predictions', '--subset', '--tiou_thresholds', '--output'):
+    assert f"  {flag}:" in result.stdout, flag

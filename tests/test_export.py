@@ -268,3 +268,10 @@ def test_missing_run_json_names_the_model_dir(tmp_path):
     export.read_run(str(tmp_path / "run1"))
   assert f"--model_dir={tmp_path / 'run1'}`" in str(e.value)
   assert "{model_dir}" not in str(e.value)
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.export", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--model_dir', '--export_dir', '--variant', '--version'):
+    assert f"  {flag}:" in result.stdout, flag

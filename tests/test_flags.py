@@ -95,3 +95,35 @@ def test_every_config_field_has_a_flag():
         assert (f.name, g.name) in covered, f"{f.name}.{g.name} has no flag"
     else:
       assert ("", f.name) in covered, f"{f.name} has no flag"
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--learning_rate=0", "--learning_rate=0.0: expected a positive number"),
+    ("--learning_rate=-1", "--learning_rate=-1.0: expected a positive number"),
+    ("--learning_rate=nan", "--learning_rate=nan: expected a positive number"),
+    ("--cas_learning_rate=0", "--cas_learning_rate=0.0: expected a positive number"),
+    ("--checkpoint_every=0", "--checkpoint_every=0: expected a positive int"),
+    ("--log_every=0", "--log_every=0: expected a positive int"),
+    ("--validate_every=0", "--validate_every=0: expected a positive int"),
+    ("--keep_checkpoints=0", "--keep_checkpoints=0: expected a positive int"),
+    ("--max_detections=0", "--max_detections=0: expected a positive int"),
+    ("--dataset=thumos15", "--dataset='thumos15': expected one of synthetic, synthetic_thumos, "
+     "synthetic_anet, thumos14, activitynet13"),
+])
+def test_values_checked_by_the_config_are_named_by_flag(arg, message):
+  with pytest.raises(ValueError) as e:
+    _parse([arg])
+  assert str(e.value) == message
+
+
+@pytest.mark.parametrize("exception,message", [
+    (KeyboardInterrupt(), "interrupted"),
+    (ValueError("--x=1: expected 2"), "error: --x=1: expected 2"),
+])
+def test_with_clear_errors_ends_with_one_line(exception, message):
+  def main(argv):
+    raise exception
+
+  with pytest.raises(SystemExit) as e:
+    assg_flags.with_clear_errors(main)(["prog"])
+  assert e.value.code == message

@@ -147,6 +147,19 @@ def test_train_batches_deterministic_and_new_offsets_each_epoch(train_examples):
   assert all(not np.array_equal(r[0], r[1]) for r in rows.values())
 
 
+def test_train_batches_skip_continues_the_same_stream(train_examples):
+  # A resumed run (skip = steps done) sees exactly the batches an uninterrupted one does,
+  # across epochs (12 videos, batches of 4: batch 5 is in the third epoch).
+  def batches(skip, count):
+    ds = input_pipeline.train_dataset(_dataset(train_examples), 32, 4, seed=5, skip=skip)
+    return list(ds.take(count).as_numpy_iterator())
+
+  whole, resumed = batches(0, 9), batches(5, 4)
+  for x, y in zip(whole[5:], resumed):
+    for key in x:
+      np.testing.assert_array_equal(x[key], y[key])
+
+
 def test_train_dataset_bad_input(train_examples):
   with pytest.raises(ValueError, match=r"extra_sequence_keys \['seeds'\]"):
     input_pipeline.train_dataset(_dataset(train_examples), 8, 2, seed=0,
@@ -266,3 +279,15 @@ def test_load_split_reads_the_manual_dir_it_is_given(tmp_path):
   with pytest.raises(ValueError, match=r"flow.*\.npy.*1024"):
     input_pipeline.load_split(config.DataConfig(dataset="thumos14", manual_dir=str(second),
                                                 data_dir=str(tmp_path)), "test")
+
+
+def test_load_split_checks_the_feature_folder_before_tfds(tmp_path):
+  from assg_tf import features
+  missing = str(tmp_path / "missing")
+  with pytest.raises(features.FeatureError, match=f"feature folder {missing} does not exist"):
+    input_pipeline.load_split(config.DataConfig(dataset="thumos14", manual_dir=missing,
+                                                data_dir=str(tmp_path / "tfds")), "train")
+  with pytest.raises(ValueError, match="dataset activitynet13 is not prepared in .*: give "
+                     r"manual_dir \(--manual_dir\), the folder with your features"):
+    input_pipeline.load_split(config.DataConfig(dataset="activitynet13",
+                                                data_dir=str(tmp_path / "tfds")), "train")

@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 _WORKER = textwrap.dedent("""
     import os, sys
@@ -63,8 +64,9 @@ _WORKER = textwrap.dedent("""
       keras.utils.set_random_seed(0)
       cas_net = model_lib.build_net("cas", spec.num_classes, spec.feature_dim, cfg)
       seeds = training.compute_seeds(cas_net, train, cfg, info, "rgb")
+      strategies = {}
       for devices in (["/cpu:0", "/cpu:1"], ["/cpu:0"]):
-        strategy = tf.distribute.MirroredStrategy(devices)
+        strategy = strategies[len(devices)] = tf.distribute.MirroredStrategy(devices)
         run_dir = os.path.join(model_dir, str(len(devices)))
         keras.utils.set_random_seed(1)
         net = training.train_assg(dataclasses.replace(cfg, model_dir=run_dir), strategy, info,
@@ -74,6 +76,21 @@ _WORKER = textwrap.dedent("""
         for tag in ("seed_loss", "class_loss"):
           saved[f"{len(devices)}/{tag}"] = curves[tag][1]
         saved[f"{len(devices)}/replicas"] = np.array(strategy.num_replicas_in_sync)
+      # Two devices (the same strategy object: a second one would reuse its collective keys):
+      # each stage stopped at a checkpoint, then resumed with other initial draws (weights,
+      # dropout seeds), and uninterrupted.
+      import random
+      for name, steps in (("cut", 6), ("cut", 12), ("whole", 12)):
+        run_cfg = dataclasses.replace(
+            cfg, model_dir=os.path.join(model_dir, name),
+            cas=dataclasses.replace(cfg.cas, steps=steps),
+            train=dataclasses.replace(cfg.train, steps=steps))
+        keras.utils.set_random_seed(1)
+        if steps == 12 and name == "cut":
+          random.random()
+        cas = training.train_cas(run_cfg, strategies[2], info, train, "rgb")
+        net = training.train_assg(run_cfg, strategies[2], info, train, seeds, "rgb", "assg")
+        saved.update({f"{name}{steps}/{k}": v for k, v in {**weights(cas), **weights(net)}.items()})
     np.savez(out, **saved)
 """)
 
@@ -128,14 +145,20 @@ def test_two_workers_end_with_identical_weights(tmp_path):
     assert len(os.listdir(os.path.join(model_dir, "logs", stage))) == 1
 
 
-def test_two_mirrored_devices_match_one_device(tmp_path):
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp("mirrored")
   proc = subprocess.run(
       [sys.executable, "-c", _WORKER, "mirrored", str(tmp_path / "run"),
        str(tmp_path / "m.npz")], env=_env(), cwd=str(tmp_path), capture_output=True,
       text=True, timeout=240, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   with np.load(tmp_path / "m.npz") as f:
-    saved = dict(f)
+    return dict(f)
+
+
+def test_two_mirrored_devices_match_one_device(mirrored):
+  saved = mirrored
   assert int(saved["2/replicas"]) == 2 and int(saved["1/replicas"]) == 1
   weights = sorted(k[2:] for k in saved if k.startswith("1/assg_rgb/"))
   assert weights
@@ -148,3 +171,12 @@ def test_two_mirrored_devices_match_one_device(tmp_path):
       assert len(loss) == 12
       assert loss[-3:].mean() < loss[:3].mean(), (devices, tag, loss)
   np.testing.assert_allclose(saved["2/seed_loss"], saved["1/seed_loss"], rtol=1e-4)
+
+
+def test_two_mirrored_devices_resume_bit_identical(mirrored):
+  resumed = sorted(k[len("cut12/"):] for k in mirrored if k.startswith("cut12/"))
+  assert any(k.startswith("cas_rgb/") for k in resumed)
+  assert any(k.startswith("assg_rgb/") for k in resumed)
+  for key in resumed:
+    np.testing.assert_array_equal(mirrored[f"cut12/{key}"], mirrored[f"whole12/{key}"],
+                                  err_msg=key)

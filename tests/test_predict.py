@@ -278,3 +278,10 @@ def test_keras_layers_drop_into_another_model(run_dir):
   x = np.random.default_rng(5).normal(size=[3, 6, FLOW_DIM]).astype(np.float32)
   assert combined(x).shape == (3, 2)
   assert len(combined.trainable_variables) == len(net.trainable_variables) + 2
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.predict", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--model_dir', '--export_dir', '--features', '--flow_features', '--output'):
+    assert f"  {flag}:" in result.stdout, flag

@@ -99,3 +99,42 @@ def test_keras_file_is_written_atomically(tmp_path):
   path = str(tmp_path / "m" / "assg_rgb.keras")
   training.save_keras(net, path)
   assert os.listdir(tmp_path / "m") == ["assg_rgb.keras"]
+
+
+def test_bad_config_is_refused_before_anything_is_written(data, tmp_path):
+  examples, info = data
+  strategy = distribute.create_strategy()
+  cfg = _cfg(tmp_path)
+  bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, checkpoint_every=0))
+  with pytest.raises(ValueError, match=r"^train\.checkpoint_every=0: expected a positive int$"):
+    training.train_cas(bad, strategy, info, examples, "rgb")
+  with pytest.raises(ValueError, match=r"^log_every=0: expected a positive int$"):
+    training.run_stage("x", None, {}, None, None, 10, config_lib.TrainConfig(log_every=0),
+                       strategy, str(tmp_path))
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(data, tmp_path):
+  import random
+  import keras
+  examples, info = data
+  strategy = distribute.create_strategy()
+
+  def train(stage, workdir, steps, seeds=None, other_draws=False):
+    keras.utils.set_random_seed(0)  # as train.py does, from DataConfig.seed
+    if other_draws:  # other initial weights and dropout seeds: the checkpoint must restore all
+      random.random()
+    cfg = _cfg(workdir, cas_steps=steps, assg_steps=steps)
+    if stage == "cas":
+      return training.train_cas(cfg, strategy, info, examples, "rgb")
+    return training.train_assg(cfg, strategy, info, examples, seeds, "rgb", "assg")
+
+  whole_cas = train("cas", tmp_path / "whole", 20)
+  seeds = training.compute_seeds(whole_cas, examples, _cfg(tmp_path), info, "rgb")
+  whole_assg = train("assg", tmp_path / "whole", 20, seeds)
+  for stage, whole in (("cas", whole_cas), ("assg", whole_assg)):
+    train(stage, tmp_path / "cut", 10, seeds)  # stops after checkpoint 10
+    resumed = train(stage, tmp_path / "cut", 20, seeds, other_draws=True)
+    assert len(resumed.weights) == len(whole.weights)
+    for a, b in zip(whole.weights, resumed.weights):
+      np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{stage} {a.path}")

@@ -2,6 +2,8 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -205,3 +207,10 @@ def test_png_gets_the_umask_mode(tmp_path):
   finally:
     os.umask(old)
   assert os.stat(tmp_path / "f.png").st_mode & 0o777 == 0o644
+
+
+def test_help_lists_the_command_flags():
+  result = subprocess.run([sys.executable, "-m", "assg_tf.visualize", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+  for flag in ('--model_dir', '--video_id', '--output', '--curves', '--class_name'):
+    assert f"  {flag}:" in result.stdout, flag

@@ -1,0 +1,45 @@
+"""The config objects refuse values no run can use, naming the field and what was expected."""
+import dataclasses
+
+import pytest
+
+from assg_tf import config as config_lib
+
+
+def test_defaults_are_valid():
+  config_lib.validate(config_lib.Config())
+  assert config_lib.problems(config_lib.Config()) == []
+
+
+@pytest.mark.parametrize("section,field,value,message", [
+    ("train", "learning_rate", 0.0, "train.learning_rate=0.0: expected a positive number"),
+    ("train", "learning_rate", -1e-4, "train.learning_rate=-0.0001: expected a positive number"),
+    ("train", "learning_rate", float("nan"), "train.learning_rate=nan: expected a positive number"),
+    ("train", "checkpoint_every", 0, "train.checkpoint_every=0: expected a positive int"),
+    ("train", "log_every", 0, "train.log_every=0: expected a positive int"),
+    ("train", "validate_every", 0, "train.validate_every=0: expected a positive int"),
+    ("train", "keep_checkpoints", 0, "train.keep_checkpoints=0: expected a positive int"),
+    ("cas", "learning_rate", float("inf"), "cas.learning_rate=inf: expected a positive number"),
+    ("predict", "max_detections", 0, "predict.max_detections=0: expected a positive int"),
+    ("data", "dataset", "thumos15", "data.dataset='thumos15': expected one of synthetic, "
+     "synthetic_thumos, synthetic_anet, thumos14, activitynet13"),
+])
+def test_bad_values_are_named(section, field, value, message):
+  base = config_lib.Config()
+  cfg = dataclasses.replace(
+      base, **{section: dataclasses.replace(getattr(base, section), **{field: value})})
+  with pytest.raises(ValueError) as e:
+    config_lib.validate(cfg)
+  assert str(e.value) == message
+
+
+def test_a_section_alone_is_checked_by_field_name():
+  with pytest.raises(ValueError, match=r"^checkpoint_every=0: expected a positive int$"):
+    config_lib.validate(config_lib.TrainConfig(checkpoint_every=0))
+  config_lib.validate(config_lib.TrainConfig())
+
+
+def test_datasets_are_the_wtal_builder_configs():
+  from assg_tf.datasets.wtal import wtal_dataset_builder
+  names = tuple(c.name for c in wtal_dataset_builder.Builder.BUILDER_CONFIGS)
+  assert names == config_lib.DATASETS
