@@ -45,9 +45,14 @@ _CHANNELS_KEY = "__num_channels__"
 
 
 def foreground_seeds(loc_map, labels, mask, threshold):
-  """[B, T, C] normalised CAS -> [B, T, C] float32: 1 where a labelled class's CAS > threshold."""
-  return tf.cast((loc_map > threshold) & (labels[:, None, :] > 0.5) & (mask[:, :, None] > 0.5),
-                 tf.float32)
+  """[B, T, C] localisation map -> [B, T, C] float32: 1 where a labelled class's map is above
+  `threshold`, and at its peak over the video (the video-level label says the class is there:
+  its most probable snippet is seeded even when no snippet reaches the threshold; with the
+  min-max map the peak is 1, always above the threshold, so this changes nothing there)."""
+  real = mask[:, :, None] > 0.5
+  peak = tf.reduce_max(tf.where(real, loc_map, -1.0), axis=1, keepdims=True)
+  high = (loc_map > threshold) | (loc_map >= peak)
+  return tf.cast(high & (labels[:, None, :] > 0.5) & real, tf.float32)
 
 
 def _masked_kth(values, mask, k):

@@ -140,3 +140,12 @@ def test_probability_seeds_on_a_known_calibrated_map():
   np.testing.assert_array_equal(dense[:, 2], [0] * 9)  # unlabelled class: no seeds
   # Below 0.1 at 0, 1, 6, 7, 8; segments 1..6 are within 2 of a foreground seed (3, 4).
   np.testing.assert_array_equal(dense[:, 0], [1, 0, 0, 0, 0, 0, 0, 1, 1])
+
+
+def test_foreground_seeds_always_include_each_labelled_class_peak():
+  # Class 0 never reaches 0.9: its peak (t = 1) is seeded; class 1 is not labelled.
+  loc = np.array([[[0.3, 0.95], [0.6, 0.2], [0.5, 0.1], [0.99, 0.0]]], np.float32)
+  got = seeds.foreground_seeds(tf.constant(loc), tf.constant([[1.0, 0.0]]),
+                               tf.constant([[1.0, 1.0, 1.0, 0.0]]), 0.9).numpy()
+  np.testing.assert_array_equal(got[0, :, 0], [0, 1, 0, 0])  # padding row 3 is not a peak
+  np.testing.assert_array_equal(got[0, :, 1], [0, 0, 0, 0])

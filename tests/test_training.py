@@ -25,8 +25,10 @@ def _cfg(model_dir, cas_steps=30, assg_steps=30):
   return config_lib.Config(
       model_dir=str(model_dir),
       data=config_lib.DataConfig(num_segments=32, batch_size=4, shuffle_buffer=16),
+      # The paper's background rule: background seeds in every video even from a CAS network
+      # trained a few steps (the probability rule is tested in test_seeds.py).
       cas=config_lib.CASConfig(hidden_dim=32, attention_dim=16, steps=cas_steps,
-                               learning_rate=1e-3),
+                               learning_rate=1e-3, bg_seed_rule="paper"),
       model=config_lib.ModelConfig(hidden_dim=32),
       train=config_lib.TrainConfig(steps=assg_steps, learning_rate=1e-3, checkpoint_every=10,
                                    log_every=10, validate_every=1000))

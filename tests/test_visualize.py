@@ -140,8 +140,9 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
     lo, hi = model_lib.stream_slices(info.rgb_dim, 2 * info.rgb_dim)[stream]
     cas_out = run_dir["nets"]["cas"][stream](features[..., lo:hi], mask)
     np.testing.assert_allclose(maps["cas"][stream],
-                               cas_lib.localization_map(cas_out, mask, run_dir["nets"]["cas"][stream].maps
-                                                        ).numpy()[0, :, c],
+                               cas_lib.localization_map(
+                                   cas_out, mask, run_dir["nets"]["cas"][stream].maps
+                               ).numpy()[0, :, c],
                                rtol=1e-5, atol=1e-6)
     dense = seeds_lib.initial_seeds(features[..., lo:hi], cas_out, mask,
                                     example["labels"][None], run_dir["cfg"].cas).numpy()[0]
@@ -149,7 +150,7 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
     np.testing.assert_array_equal(maps["seeds"][stream]["fg"], dense[:, c + 1] > 0)
     np.testing.assert_array_equal(maps["seeds"][stream]["bg"], dense[:, 0] > 0)
   predictor = inference.Predictor(run_dir["nets"]["assg"], info.rgb_dim, 2 * info.rgb_dim,
-                                  run_dir["cfg"].predict)
+                                  run_dir["cfg"].predict, score_nets=run_dir["nets"]["cas"])
   out = predictor.forward(features, np.array([length], np.int32), np.array([0.64], np.float32))
   np.testing.assert_allclose(maps["heatmap_fg"], out["heatmaps"][0, :, c + 1], rtol=1e-5)
   np.testing.assert_allclose(maps["heatmap_bg"], out["heatmaps"][0, :, 0], rtol=1e-5)
