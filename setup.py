@@ -36,6 +36,8 @@ setuptools.setup(
         "numpy>=1.26,<3",
         "absl-py>=2.1,<3",
         "scikit-learn>=1.4,<2",
+        # The synthetic features' AR(1) noise (scipy.signal.lfilter); scikit-learn needs it too.
+        "scipy>=1.11,<2",
         # TensorFlow 2.21 no longer ships TensorBoard, which implements tf.summary.scalar (the
         # training curves) and reads them back for assg_tf.visualize.
         "tensorboard>=2.20,<3",
