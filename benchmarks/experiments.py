@@ -230,9 +230,7 @@ def format_table(result: Dict) -> str:
       cells = [f"{m:.1f}±{d:.1f}" for m, d in zip(s["mAP_mean"], s["mAP_std"])]
       cells += [f"{s[k + '_mean']:.1f}±{s[k + '_std']:.1f}"
                 for k in ("average_mAP_0.1_0.5", "average_mAP", "classification_mAP")]
-      own = [r["own_classification_mAP"] for r in row["per_seed"] if "own_classification_mAP" in r]
-    cells.append(f"{100 * np.mean(own):.0f}" if own else "-")
-    lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+      lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
@@ -260,7 +258,8 @@ def format_diagnostics(result: Dict) -> str:
                   for d in runs if stream in d]
         per_stream.append(f"{100 * np.mean(values):.0f}" if values else "-")
       cells.append(" / ".join(per_stream))
-    own = [r["own_classification_mAP"] for r in row["per_seed"] if "own_classification_mAP" in r]
+    own = [r["own_classification_mAP"] for r in row["per_seed"]
+           if "own_classification_mAP" in r]
     cells.append(f"{100 * np.mean(own):.0f}" if own else "-")
     lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
