@@ -70,6 +70,8 @@ def test_experiments_smoke(tmp_path):
     assert run["predict"] == {"rgb_weight": 0.3, "proposal_score": "contrast",
                               "video_score_weight": 0.0}
   assert "| ASSG, GMP |" in stdout and "trained in" in stdout
+  table = stdout.split("seeds and growth")[0]
+  assert all(f"| ASSG, {p} | " in table for p in ("SAP", "GAP", "GMP"))  # every row
   assert "| ASSG, GAP | " in stdout.split("seeds and growth")[1]  # the diagnostics table
   # A second run trains nothing: every row comes from the cache, with the same numbers.
   again = _run("experiments.py", *args)
