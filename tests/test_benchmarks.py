@@ -102,6 +102,6 @@ def test_evaluate_process_benchmark_smoke():
 
 
 def test_realism_smoke():
-  stdout = _run("realism.py", "--videos=3", "--feature_dim=16")
+  stdout = _run("realism.py", "--videos=3", "--feature_dim=40")
   assert "| real I3D sample, rgb, 2.56 s | 0.798 | 0.631 |" in stdout
   assert "| synthetic_anet, flow, 0.64 s |" in stdout

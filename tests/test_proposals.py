@@ -18,7 +18,9 @@ DELTA = 0.64
 
 
 def _cfg(**kwargs) -> PredictConfig:
-  return dataclasses.replace(PredictConfig(), **kwargs)
+  # Eq. 6's mean score and a cap of 100 unless a test says otherwise: the exact values below
+  # are computed for them (the defaults' contrast score has its own tests).
+  return dataclasses.replace(PredictConfig(proposal_score="mean", max_detections=100), **kwargs)
 
 
 def _detect(fused, num_segments, video_scores, cfg=None, delta=DELTA, **kwargs):
