@@ -36,9 +36,10 @@ from keras import ops
 
 from assg_tf import config as config_lib
 from assg_tf import layers
+from assg_tf import losses
 
 POOLINGS = ("attention", "topk")
-LOSSES = ("softmax", "bce")
+LOSSES = losses.VIDEO_LOSSES
 MAPS = ("minmax", "probability")
 NETWORK_POOLING = {"stpn": "attention", "mil": "topk"}  # CASConfig.network -> pooling
 
@@ -126,9 +127,7 @@ class CASNet(keras.Model):
 
   def video_probabilities(self, video_logits):
     """Video-level class scores, as the network's loss reads its logits."""
-    if self.loss == "bce":
-      return ops.sigmoid(video_logits)
-    return ops.softmax(video_logits, axis=-1)
+    return losses.video_probabilities(self.loss, video_logits)
 
 
 def topk_mean(tcas, mask, fraction):

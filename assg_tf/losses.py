@@ -59,12 +59,23 @@ def multilabel_loss(video_logits, labels):
   return tf.reduce_mean(per_class, axis=-1)
 
 
+VIDEO_LOSSES = ("softmax", "bce")
+
+
 def video_loss(kind: str):
   """The video-level loss named by a config: "softmax" (eq. 5) or "bce"."""
-  losses = {"softmax": classification_loss, "bce": multilabel_loss}
+  losses = dict(zip(VIDEO_LOSSES, (classification_loss, multilabel_loss)))
   if kind not in losses:
     raise ValueError(f"video-level loss {kind!r}: expected one of {sorted(losses)}")
   return losses[kind]
+
+
+def video_probabilities(kind: str, video_logits):
+  """Video-level class scores [B, C] from logits, as the `kind` loss reads them: a softmax over
+  the classes ("softmax") or a sigmoid per class ("bce")."""
+  if kind == "bce":
+    return tf.sigmoid(video_logits)
+  return tf.nn.softmax(video_logits, axis=-1)
 
 
 def attention_sparsity(attention, mask):

@@ -24,6 +24,7 @@ from assg_tf import cas as cas_lib
 from assg_tf import config as config_lib
 from assg_tf import growing
 from assg_tf import layers
+from assg_tf import losses
 from assg_tf import sap
 
 
@@ -37,8 +38,9 @@ class ASSGNet(keras.Model):
     super().__init__(**kwargs)
     if head not in ("full", "split"):
       raise ValueError(f"ASSGNet head={head!r}: expected full or split")
-    if class_loss not in ("softmax", "bce"):
-      raise ValueError(f"ASSGNet class_loss={class_loss!r}: expected softmax or bce")
+    if class_loss not in losses.VIDEO_LOSSES:
+      raise ValueError(f"ASSGNet class_loss={class_loss!r}: expected one of "
+                       f"{losses.VIDEO_LOSSES}")
     self.num_classes = int(num_classes)
     self.hidden_dim = int(hidden_dim)
     self.pooling = pooling
@@ -99,9 +101,7 @@ class ASSGNet(keras.Model):
 
   def video_probabilities(self, video_logits):
     """Video-level class scores from the classifier's logits, as its loss reads them."""
-    if self.class_loss == "bce":
-      return ops.sigmoid(video_logits)
-    return ops.softmax(video_logits, axis=-1)
+    return losses.video_probabilities(self.class_loss, video_logits)
 
   def get_config(self):
     return {**super().get_config(), "num_classes": self.num_classes,
