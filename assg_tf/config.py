@@ -69,9 +69,12 @@ class CASConfig:
   fg_seed_threshold: float = 0.9
   # Background seeds, "paper" rule: shot changes plus the lowest-attention segments (3.2.1);
   # "probability" rule: segments whose map is below bg_seed_threshold for every labelled
-  # class, at least bg_seed_margin segments away from every foreground seed.
+  # class and at most the bg_seed_null_quantile quantile of the map of the classes the video is
+  # not labelled with (1 = no such condition), at least bg_seed_margin segments away from every
+  # foreground seed.
   bg_seed_rule: str = "probability"
   bg_seed_threshold: float = 0.1
+  bg_seed_null_quantile: float = 0.9
   bg_seed_margin: int = 4
   # "paper" rule: this fraction of each video's lowest-attention segments ...
   bg_seed_fraction: float = 0.1
@@ -206,6 +209,7 @@ _CHECKS = {
         ("hidden_dim", _positive_int, "a positive int"),
         ("attention_dim", _positive_int, "a positive int"),
         ("dropout", lambda x: 0 <= x < 1, "a number in [0, 1)"),
+        ("bg_seed_null_quantile", lambda x: 0 <= x <= 1, "a number in [0, 1]"),
     ],
     ModelConfig: [("hidden_dim", _positive_int, "a positive int")],
     TrainConfig: [

@@ -42,6 +42,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "bg_seed_rule": ("cas", "bg_seed_rule", "Background seeds: paper (shot changes + lowest "
                      "attention) or probability (map low for every label, away from fg)."),
     "bg_seed_threshold": ("cas", "bg_seed_threshold", "probability rule: map below this."),
+    "bg_seed_null_quantile": ("cas", "bg_seed_null_quantile", "probability rule: map also at "
+                              "most this quantile of the video's absent classes (1: off)."),
     "bg_seed_margin": ("cas", "bg_seed_margin", "probability rule: segments from any fg seed."),
     "cas_topk_fraction": ("cas", "topk_fraction", "mil: share of segments in the top-k."),
     "cas_hidden_dim": ("cas", "hidden_dim", "Hidden width of the CAS network."),

@@ -16,8 +16,13 @@ Background seeds never overlap foreground seeds.
 The "probability" rules (`CASConfig.maps="probability"`, `bg_seed_rule="probability"`; our
 departure, docs/DESIGN.md "Seeds") read the CAS network's calibrated probabilities instead:
 foreground where a labelled class's probability is at least `fg_seed_threshold`; background where
-every labelled class's probability is below `bg_seed_threshold` and no foreground seed lies within
-`bg_seed_margin` segments. Shot changes are not used: an action's own shot starts at its first
+every labelled class's probability is below `bg_seed_threshold`, and no higher than the
+`bg_seed_null_quantile` quantile of the probabilities of the classes the video is *not*
+labelled with (`absent_class_level`), and no foreground seed lies within `bg_seed_margin`
+segments. The absent classes show, in each video, what "no action of this class" scores: a
+labelled-class probability above most of them is evidence of the class, however small it is in
+absolute terms (the weak parts of an action score about 0.01, the background below 0.001;
+docs/RESULTS.md). Shot changes are not used: an action's own shot starts at its first
 snippet, so one side of every boundary shot change is action (measured: the paper rule labelled
 about 15 % of action snippets as background, docs/RESULTS.md).
 
@@ -74,14 +79,31 @@ def shot_change_seeds(features, attention, mask, ratio):
   return tf.minimum(left + right, 1.0) * mask
 
 
-def probability_background_seeds(loc_map, fg, labels, mask, threshold, margin):
-  """[B, T] float32: where every labelled class's map is below `threshold`, at least `margin`
-  segments away from every foreground seed (fg [B, T, C])."""
+def absent_class_level(loc_map, labels, mask, quantile):
+  """[B]: the `quantile` of each video's map over its real segments and the classes it is not
+  labelled with (the lower of the two middle values for an even count); +inf for a video
+  labelled with every class, and for `quantile` >= 1 (no condition)."""
+  absent = mask[:, :, None] * (1.0 - labels[:, None, :])  # [B, T, C]
+  batch = tf.shape(loc_map)[0]
+  values, where = tf.reshape(loc_map, [batch, -1]), tf.reshape(absent, [batch, -1])
+  count = tf.cast(tf.reduce_sum(where, axis=1), tf.int32)
+  k = tf.cast(tf.floor(quantile * tf.cast(count - 1, tf.float32)), tf.int32)
+  level = _masked_kth(values, where, k)
+  return tf.where((count > 0) & (quantile < 1.0), level, np.inf)
+
+
+def probability_background_seeds(loc_map, fg, labels, mask, threshold, margin,
+                                 null_quantile=1.0):
+  """[B, T] float32: where every labelled class's map is below `threshold` and at most the
+  video's `absent_class_level(null_quantile)`, at least `margin` segments away from every
+  foreground seed (fg [B, T, C])."""
   actionness = tf.reduce_max(loc_map * labels[:, None, :], axis=-1)  # [B, T]
+  null = absent_class_level(loc_map, labels, mask, null_quantile)[:, None]
   near_fg = tf.reduce_max(fg, axis=-1)[:, :, None]  # [B, T, 1]
   if margin > 0:
     near_fg = tf.nn.max_pool1d(near_fg, ksize=2 * margin + 1, strides=1, padding="SAME")
-  low = (actionness < threshold) & (near_fg[:, :, 0] < 0.5) & (mask > 0.5)
+  low = (actionness < threshold) & (actionness <= null) & (near_fg[:, :, 0] < 0.5) & (
+      mask > 0.5)
   return tf.cast(low, tf.float32)
 
 
@@ -105,7 +127,7 @@ def initial_seeds(features, cas_outputs, mask, labels, cfg: config_lib.CASConfig
   fg = foreground_seeds(loc_map, labels, mask, cfg.fg_seed_threshold)
   if cfg.bg_seed_rule == "probability":
     bg = probability_background_seeds(loc_map, fg, labels, mask, cfg.bg_seed_threshold,
-                                      cfg.bg_seed_margin)
+                                      cfg.bg_seed_margin, cfg.bg_seed_null_quantile)
   else:
     attention = cas_outputs["attention"]
     bg = tf.maximum(shot_change_seeds(features, attention, mask, cfg.shot_change_ratio),

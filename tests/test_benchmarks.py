@@ -91,8 +91,8 @@ def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error(
          f"--flagfile=benchmarks/regimes/{regime}.flags", "--experiment=table9"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "--experiment='table9': expected table2, providers, table1, figure4, background " \
-        "or all" in result.stderr
+    assert "--experiment='table9': expected table2, providers, table1, figure4, background, " \
+        "bgseeds or all" in result.stderr
 
 
 def test_evaluate_process_benchmark_smoke():

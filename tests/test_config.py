@@ -20,6 +20,8 @@ def test_defaults_are_valid():
     ("train", "validate_every", 0, "train.validate_every=0: expected a positive int"),
     ("train", "keep_checkpoints", 0, "train.keep_checkpoints=0: expected a positive int"),
     ("cas", "learning_rate", float("inf"), "cas.learning_rate=inf: expected a positive number"),
+    ("cas", "bg_seed_null_quantile", 1.5,
+     "cas.bg_seed_null_quantile=1.5: expected a number in [0, 1]"),
     ("predict", "max_detections", 0, "predict.max_detections=0: expected a positive int"),
     ("data", "dataset", "thumos15", "data.dataset='thumos15': expected one of synthetic, "
      "synthetic_thumos, synthetic_anet, thumos14, activitynet13"),

@@ -131,7 +131,7 @@ def test_probability_seeds_on_a_known_calibrated_map():
              "video_logits": tf.zeros([1, 2])}
   cfg = config_lib.CASConfig(network="mil", maps="probability", fg_seed_threshold=0.9,
                              bg_seed_rule="probability", bg_seed_threshold=0.1,
-                             bg_seed_margin=2)
+                             bg_seed_margin=2, bg_seed_null_quantile=1.0)
   features = np.zeros([1, 9, 4], np.float32)
   features[0, 5:] = 10.0  # a shot change between segments 4 and 5: ignored by this rule
   dense = seeds.initial_seeds(tf.constant(features), outputs, tf.ones([1, 9]),
@@ -140,6 +140,35 @@ def test_probability_seeds_on_a_known_calibrated_map():
   np.testing.assert_array_equal(dense[:, 2], [0] * 9)  # unlabelled class: no seeds
   # Below 0.1 at 0, 1, 6, 7, 8; segments 1..6 are within 2 of a foreground seed (3, 4).
   np.testing.assert_array_equal(dense[:, 0], [1, 0, 0, 0, 0, 0, 0, 1, 1])
+
+
+def test_absent_class_level_is_the_quantile_of_the_unlabelled_classes_on_real_segments():
+  # Video 0: labelled with class 0; class 1 (absent) scores 0.1..0.5 on its 5 real segments
+  # and 0.9 on padding. Video 1 is labelled with both classes: no absent class, no level.
+  loc = np.zeros([2, 6, 2], np.float32)
+  loc[0, :, 1] = [0.3, 0.1, 0.5, 0.2, 0.4, 0.9]
+  loc[0, :, 0] = 0.95  # the labelled class plays no part
+  mask = tf.constant([[1, 1, 1, 1, 1, 0], [1] * 6], tf.float32)
+  labels = tf.constant([[1.0, 0.0], [1.0, 1.0]])
+  level = lambda q: seeds.absent_class_level(tf.constant(loc), labels, mask, q).numpy()
+  np.testing.assert_allclose(level(0.0), [0.1, np.inf])
+  np.testing.assert_allclose(level(0.5), [0.3, np.inf])  # the middle of 5 values
+  np.testing.assert_allclose(level(0.9), [0.4, np.inf])  # floor(0.9 * 4) = 3rd of 0..4
+  np.testing.assert_allclose(level(1.0), [np.inf, np.inf])  # 1: no condition
+
+
+def test_probability_background_seeds_stay_within_the_absent_classes_level():
+  """A labelled-class probability of 0.03 is background by the 0.1 threshold alone, but not
+  when the video's absent class scores at most 0.002 on 90 % of its segments."""
+  p0 = np.array([0.001, 0.03, 0.03, 0.0005, 0.99, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+  p1 = np.array([0.001] * 10 + [0.002, 0.2])  # absent class: 90 % quantile = 0.002
+  loc = tf.constant(np.stack([p0, p1], -1)[None], tf.float32)
+  labels, mask = tf.constant([[1.0, 0.0]]), tf.ones([1, 12])
+  fg = seeds.foreground_seeds(loc, labels, mask, 0.9)
+  got = lambda q: seeds.probability_background_seeds(loc, fg, labels, mask, 0.1, 1, q).numpy()[0]
+  # Segment 4 is the foreground seed; 3 and 5 are within the margin; 5.. are above 0.1.
+  np.testing.assert_array_equal(got(1.0), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+  np.testing.assert_array_equal(got(0.9), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
 
 
 def test_foreground_seeds_always_include_each_labelled_class_peak():
