@@ -76,6 +76,9 @@ class CASConfig:
   bg_seed_threshold: float = 0.1
   bg_seed_null_quantile: float = 0.9
   bg_seed_margin: int = 4
+  # With both streams: both train on the same seeds, foreground where either stream's CAS
+  # seeds it, background where every stream's does (False: each stream its own, the paper's).
+  joint_seeds: bool = True
   # "paper" rule: this fraction of each video's lowest-attention segments ...
   bg_seed_fraction: float = 0.1
   # ... plus shot changes: neighbour feature distance above this many medians.
@@ -168,7 +171,7 @@ class Config:
 PAPER = {
     "data": {"standardize": False},
     "cas": {"network": "stpn", "kernel_size": 1, "loss": "softmax", "maps": "minmax",
-            "fg_seed_threshold": 0.8, "bg_seed_rule": "paper"},
+            "fg_seed_threshold": 0.8, "bg_seed_rule": "paper", "joint_seeds": False},
     "model": {"kernel_size": 1, "head": "full", "label_softmax": False,
               "class_loss": "softmax", "seeding_loss": "paper",
               "growing_threshold_fg": 0.99, "growing_threshold_bg": 0.99,

@@ -44,6 +44,8 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "bg_seed_threshold": ("cas", "bg_seed_threshold", "probability rule: map below this."),
     "bg_seed_null_quantile": ("cas", "bg_seed_null_quantile", "probability rule: map also at "
                               "most this quantile of the video's absent classes (1: off)."),
+    "joint_seeds": ("cas", "joint_seeds", "Both streams train on the same seeds: foreground of "
+                    "either stream's CAS, background of both (false: each its own)."),
     "bg_seed_margin": ("cas", "bg_seed_margin", "probability rule: segments from any fg seed."),
     "cas_topk_fraction": ("cas", "topk_fraction", "mil: share of segments in the top-k."),
     "cas_hidden_dim": ("cas", "hidden_dim", "Hidden width of the CAS network."),

@@ -26,6 +26,12 @@ docs/RESULTS.md). Shot changes are not used: an action's own shot starts at its 
 snippet, so one side of every boundary shot change is action (measured: the paper rule labelled
 about 15 % of action snippets as background, docs/RESULTS.md).
 
+With both streams trained, their seeds are joined (`join_streams`, `CASConfig.joint_seeds`;
+our departure, docs/DESIGN.md "Seeds"): both streams train on the same seeds, foreground where
+either stream's CAS seeds it, background where every stream's does. A snippet is background
+only when neither stream sees an action in it: the appearance stream alone put about half of
+the weak action snippets into its background seeds (docs/RESULTS.md).
+
 Seeds are computed once per training video at full length and stored with the model as a file
 (`save_seeds` / `load_seeds`): an .npz holding, per video id, the int32 [K, 2] coordinates
 (segment, channel) of its seeds, channel 0 = background and channel c+1 = class c, and the
@@ -139,6 +145,31 @@ def initial_seeds(features, cas_outputs, mask, labels, cfg: config_lib.CASConfig
 def to_coordinates(dense: np.ndarray) -> np.ndarray:
   """[T, C+1] seeds -> int32 [K, 2] (segment, channel) coordinates of its ones."""
   return np.argwhere(np.asarray(dense) > 0.5).astype(np.int32).reshape(-1, 2)
+
+
+def join_dense(dense: np.ndarray) -> np.ndarray:
+  """[S, T, C+1] seeds of S streams -> [T, C+1] seeds of all: a snippet is a foreground seed of
+  a class when it is one in any stream, a background seed when it is one in every stream and no
+  stream has a foreground seed there."""
+  dense = np.asarray(dense) > 0.5
+  fg = dense[:, :, 1:].any(axis=0)
+  bg = dense[:, :, 0].all(axis=0) & ~fg.any(axis=1)
+  return np.concatenate([bg[:, None], fg], axis=1).astype(np.float32)
+
+
+def join_streams(per_stream: Dict[str, Dict[str, np.ndarray]],
+                 num_channels: int) -> Dict[str, np.ndarray]:
+  """{stream: {video_id: [K, 2] coordinates}} -> one {video_id: coordinates} for every stream
+  (`join_dense`)."""
+  streams = list(per_stream.values())
+  joined = {}
+  for video in streams[0]:  # once per training video at seed time: not a training hot path
+    length = 1 + max((int(s[video][:, 0].max()) for s in streams if len(s[video])), default=-1)
+    dense = np.zeros([len(streams), length, num_channels], np.float32)
+    for k, s in enumerate(streams):
+      dense[k, s[video][:, 0], s[video][:, 1]] = 1.0
+    joined[video] = to_coordinates(join_dense(dense))
+  return joined
 
 
 def save_seeds(path: str, seeds: Dict[str, np.ndarray], num_channels: int) -> None:

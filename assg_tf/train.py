@@ -4,8 +4,9 @@ r"""Trains ASSG end to end, evaluates it on the test split, and exports it (SPEC
 
 1. Data: the train, held-out validation and test splits of the tfds `wtal` builder.
 2. For each stream (rgb, flow; paper 3.5 trains them separately): the CAS seed network
-   (paper 3.2.1), its initial seeds on every training video, then the SSG and/or ASSG network
-   (Algorithm 1). Each stage checkpoints and resumes.
+   (paper 3.2.1); the initial seeds of every training video (with `--joint_seeds`, the
+   default, one set for both streams, `seeds.join_streams`); for each stream the SSG and/or
+   ASSG network (Algorithm 1). Each stage checkpoints and resumes.
 3. Every variant (cas, ssg, assg) gets its post-processing (stream weight, proposal score) chosen
    on the held-out training videos (`selection.py`; the exported variant's choice is written to
    `OUT/selected.flags`), then is evaluated once on the test split:
@@ -101,19 +102,26 @@ def exported_variant(cfg: config_lib.Config) -> str:
   return "assg" if "assg" in cfg.variants else cfg.variants[-1]
 
 
-def load_or_compute_seeds(cfg: config_lib.Config, stream: str, cas_net, train, info,
-                          save: bool = True):
-  """The stream's initial seeds: the user's file, the stored file of an earlier run, or the
-  CAS network's (then stored in OUT/seeds/<stream>.npz)."""
+def load_or_compute_seeds(cfg: config_lib.Config, cas_nets, train, info,
+                          save: bool = True) -> Dict[str, Dict]:
+  """{stream: initial seeds}: the user's files, the stored files of an earlier run, or the CAS
+  networks' (joined across the streams with `--joint_seeds`), then stored in
+  OUT/seeds/<stream>.npz."""
   channels = len(info.class_names) + 1
   if cfg.cas.seeds_file:
-    return seeds_lib.load_seeds(cfg.cas.seeds_file.format(stream=stream), channels)
-  path = os.path.join(cfg.model_dir, "seeds", f"{stream}.npz")
-  if os.path.exists(path):
-    return seeds_lib.load_seeds(path, channels)
-  seeds = training.compute_seeds(cas_net, train, cfg, info, stream)
-  if save:
-    seeds_lib.save_seeds(path, seeds, channels)
+    return {stream: seeds_lib.load_seeds(cfg.cas.seeds_file.format(stream=stream), channels)
+            for stream in cfg.streams}
+  paths = {stream: os.path.join(cfg.model_dir, "seeds", f"{stream}.npz")
+           for stream in cfg.streams}
+  if all(os.path.exists(path) for path in paths.values()):
+    return {stream: seeds_lib.load_seeds(path, channels) for stream, path in paths.items()}
+  seeds = {stream: training.compute_seeds(cas_nets[stream], train, cfg, info, stream)
+           for stream in cfg.streams}
+  if cfg.cas.joint_seeds and len(seeds) > 1:
+    joined = seeds_lib.join_streams(seeds, channels)
+    seeds = {stream: joined for stream in seeds}
+  for stream, path in paths.items() if save else ():
+    seeds_lib.save_seeds(path, seeds[stream], channels)
   return seeds
 
 
@@ -150,30 +158,28 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
 
   has_validation = validation is not None and next(iter(validation), None) is not None
 
-  # 2. Per stream: CAS seed network, initial seeds, SSG / ASSG (Algorithm 1).
+  # 2. Per stream: the CAS seed network; the initial seeds (of both streams together with
+  # --joint_seeds); per stream: the SSG / ASSG network (Algorithm 1).
   nets = {variant: {} for variant in cfg.variants}
   cas_nets = {}  # the seed networks, which also give the class scores (--video_scores=cas)
+  needs_cas = ("cas" in cfg.variants or not cfg.cas.seeds_file
+               or cfg.predict.video_scores == "cas")
+  for stream in cfg.streams if needs_cas else ():
+    cas_nets[stream] = training.train_cas(cfg, strategy, info, train, stream,
+                                          validate if has_validation else None)
+    if chief:  # predict/export need its class scores even when cas is not a variant
+      training.save_keras(cas_nets[stream],
+                          os.path.join(cfg.model_dir, "models", f"cas_{stream}.keras"))
+  variants = model_lib.variants_to_train(cfg.variants)
+  seeds = load_or_compute_seeds(cfg, cas_nets, train, info, save=chief) if variants else {}
   for stream in cfg.streams:
-    needs_cas = ("cas" in cfg.variants or not cfg.cas.seeds_file
-                 or cfg.predict.video_scores == "cas")
-    cas_net = (training.train_cas(cfg, strategy, info, train, stream,
-                                  validate if has_validation else None)
-               if needs_cas else None)
-    if needs_cas:
-      cas_nets[stream] = cas_net
-    if "cas" in cfg.variants:
-      nets["cas"][stream] = cas_net
-    variants = model_lib.variants_to_train(cfg.variants)
-    if variants:
-      seeds = load_or_compute_seeds(cfg, stream, cas_net, train, info, save=chief)
     for variant in variants:
-      nets[variant][stream] = training.train_assg(cfg, strategy, info, train, seeds, stream,
-                                                  variant, validate if has_validation else None)
-    for variant in cfg.variants if chief else ():
-      training.save_keras(nets[variant][stream],
-                          os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
-    if chief and needs_cas and "cas" not in cfg.variants:  # predict/export need its scores
-      training.save_keras(cas_net, os.path.join(cfg.model_dir, "models", f"cas_{stream}.keras"))
+      nets[variant][stream] = training.train_assg(cfg, strategy, info, train, seeds[stream],
+                                                  stream, variant,
+                                                  validate if has_validation else None)
+      if chief:
+        training.save_keras(nets[variant][stream],
+                            os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
 
   if cas_nets:  # returned whenever trained: export needs their class scores
     nets["cas"] = cas_nets

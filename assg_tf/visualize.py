@@ -12,7 +12,8 @@ top predicted class), one panel per step of ASSG, all on one time axis in second
    seeds are thresholded from) with the seed threshold;
 3. the initial seeds of each stream, foreground (the class) and background: read from
    `OUT/seeds/<stream>.npz` when the video is a training video that has them (exactly what
-   training used), otherwise recomputed from the CAS network with `seeds.initial_seeds`;
+   training used), otherwise recomputed from the CAS network with `seeds.initial_seeds` (and
+   joined across the streams, `seeds.join_dense`, when the run joined them);
 4. the regions grown from them on each stream's ASSG heatmap (`growing.grow`, theta_g of the
    run, the video's ground-truth labels as in training);
 5. the fused heatmap (eq. 6): the class's foreground probability and the background's;
@@ -138,8 +139,10 @@ def video_maps(example: Dict[str, np.ndarray], run: Dict[str, Any], model_dir: s
   if "cas" in run.get("variants", []) or os.path.isfile(
       os.path.join(model_dir, "models", f"cas_{streams[0]}.keras")):
     cas_nets = export.load_nets(model_dir, "cas", streams)
-  cas_maps, seeds, grown = {}, {}, {}
+  cas_maps, seeds, grown, dense_seeds = {}, {}, {}, {}
   channels = num_classes + 1
+  video_id = example["video_id"].decode() if isinstance(example["video_id"], bytes) else str(
+      example["video_id"])
   for stream in streams:
     lo, hi = slices[stream]
     x = features[..., lo:hi]
@@ -149,18 +152,23 @@ def video_maps(example: Dict[str, np.ndarray], run: Dict[str, Any], model_dir: s
       cas_maps[stream] = cas_lib.localization_map(
           cas_out, mask, cas_nets[stream].maps).numpy()[0, :, class_index]
     seeds_file = os.path.join(model_dir, "seeds", f"{stream}.npz")
-    video_id = example["video_id"].decode() if isinstance(example["video_id"], bytes) else str(
-        example["video_id"])
     stored = (seeds_lib.load_seeds(seeds_file, channels) if os.path.isfile(seeds_file) else {})
     if video_id in stored:
-      dense, source = _dense_seeds(stored[video_id], length, channels), "file"
+      dense_seeds[stream] = _dense_seeds(stored[video_id], length, channels), "file"
     elif cas_out is not None:
-      dense = seeds_lib.initial_seeds(x, cas_out, mask, labels, cfg.cas).numpy()[0]
-      source = "cas"
+      dense_seeds[stream] = (
+          seeds_lib.initial_seeds(x, cas_out, mask, labels, cfg.cas).numpy()[0], "cas")
     else:
       raise ValueError(f"no seeds for video {video_id}: it is not in {seeds_file} and the run "
                        f"has no CAS network ({model_dir}/models/cas_{stream}.keras) to compute "
                        "them")
+  if (cfg.cas.joint_seeds and len(streams) > 1
+      and all(source == "cas" for _, source in dense_seeds.values())):  # as training joined them
+    joined = seeds_lib.join_dense(np.stack([dense for dense, _ in dense_seeds.values()]))
+    dense_seeds = {stream: (joined, "cas") for stream in streams}
+  for stream in streams:
+    x = features[..., slices[stream][0]:slices[stream][1]]
+    dense, source = dense_seeds[stream]
     seeds[stream] = {"fg": dense[:, class_index + 1] > 0.5, "bg": dense[:, 0] > 0.5,
                      "source": source}
     heat = nets[stream].training_heatmaps(nets[stream](x, mask, training=False), labels)

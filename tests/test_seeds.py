@@ -171,6 +171,18 @@ def test_probability_background_seeds_stay_within_the_absent_classes_level():
   np.testing.assert_array_equal(got(0.9), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
 
 
+def test_joined_seeds_take_foreground_of_any_stream_and_background_of_all():
+  # 5 segments, background + 2 classes. rgb: bg at 0, 1, 3; class 0 at 2. flow: bg at 0, 3, 4;
+  # class 1 at 1, and class 0 at 3 (where rgb says background: foreground wins).
+  rgb = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]], np.float32)
+  flow = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0], [1, 1, 0], [1, 0, 0]], np.float32)
+  want = np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 0], [0, 0, 0]], np.float32)
+  np.testing.assert_array_equal(seeds.join_dense(np.stack([rgb, flow])), want)
+  got = seeds.join_streams({"rgb": {"v": seeds.to_coordinates(rgb)},
+                            "flow": {"v": seeds.to_coordinates(flow)}}, 3)
+  np.testing.assert_array_equal(got["v"], seeds.to_coordinates(want))
+
+
 def test_foreground_seeds_always_include_each_labelled_class_peak():
   # Class 0 never reaches 0.9: its peak (t = 1) is seeded; class 1 is not labelled.
   loc = np.array([[[0.3, 0.95], [0.6, 0.2], [0.5, 0.1], [0.99, 0.0]]], np.float32)

@@ -136,6 +136,7 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
   features = np.concatenate([example["rgb"], example["flow"]], 1)[None]
   length = features.shape[1]
   mask = np.ones([1, length], np.float32)
+  own = {}
   for stream in ("rgb", "flow"):
     lo, hi = model_lib.stream_slices(info.rgb_dim, 2 * info.rgb_dim)[stream]
     cas_out = run_dir["nets"]["cas"][stream](features[..., lo:hi], mask)
@@ -144,8 +145,12 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
                                    cas_out, mask, run_dir["nets"]["cas"][stream].maps
                                ).numpy()[0, :, c],
                                rtol=1e-5, atol=1e-6)
-    dense = seeds_lib.initial_seeds(features[..., lo:hi], cas_out, mask,
-                                    example["labels"][None], run_dir["cfg"].cas).numpy()[0]
+    own[stream] = seeds_lib.initial_seeds(features[..., lo:hi], cas_out, mask,
+                                          example["labels"][None], run_dir["cfg"].cas).numpy()[0]
+  # The run joins the streams' seeds (the default): both show the joined ones.
+  assert run_dir["cfg"].cas.joint_seeds
+  dense = seeds_lib.join_dense(np.stack([own["rgb"], own["flow"]]))
+  for stream in ("rgb", "flow"):
     assert maps["seeds"][stream]["source"] == "cas"
     np.testing.assert_array_equal(maps["seeds"][stream]["fg"], dense[:, c + 1] > 0)
     np.testing.assert_array_equal(maps["seeds"][stream]["bg"], dense[:, 0] > 0)
