@@ -40,7 +40,7 @@ from assg_tf import losses
 
 POOLINGS = ("attention", "topk")
 LOSSES = losses.VIDEO_LOSSES
-MAPS = ("minmax", "probability")
+MAPS = config_lib.CAS_MAPS
 NETWORK_POOLING = {"stpn": "attention", "mil": "topk"}  # CASConfig.network -> pooling
 
 

@@ -5,16 +5,73 @@ parsed flags into these frozen dataclasses, and every library function takes the
 needs. Library code never reads `absl.flags.FLAGS`, so it runs unchanged under pytest.
 
 Defaults are the project's best measured settings (docs/RESULTS.md); where they depart from the
-paper, `PAPER` below holds the paper's value (section 4.2, or SPEC 3's reading where the paper is
-silent) and docs/DESIGN.md ("Departures from the paper") says why. `paper_preset(cfg)` and
-`configs/*_paper.flags` give the paper's exact method.
+paper, `PAPER` below holds the paper's value (section 4.2, or docs/DESIGN.md "Method"'s reading
+where the paper is silent) and docs/DESIGN.md ("Departures from the paper") says why.
+`paper_preset(cfg)` and `configs/*_paper.flags` give the paper's exact method.
+
+This module owns, once each: the choice lists (`STREAMS`, `VARIANTS`, `POOLINGS`, ...), every
+check of a value (`problems`, `validate`; `assg_tf.flags` only names the flag), `from_dict`
+(the inverse of `dataclasses.asdict` after JSON, how a run's run.json is read back) and
+`DatasetInfo`, what a run knows of its data: classes, stream widths, time base.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import numbers
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+# The choice lists, named once (flags' help, checks, commands and networks read them here).
+STREAMS = ("rgb", "flow")  # the two streams, trained apart (paper 3.5); features are rgb first
+VARIANTS = ("cas", "ssg", "assg")  # what a run trains and evaluates (paper Table 2)
+POOLINGS = ("sap", "gap", "gmp")  # the classifier's pooling (paper Table 1)
+CAS_NETWORKS = ("stpn", "mil")
+VIDEO_LOSSES = ("softmax", "bce")  # video-level losses (losses.VIDEO_LOSSES)
+CAS_MAPS = ("minmax", "probability")
+BG_SEED_RULES = ("paper", "probability")
+HEADS = ("full", "split")
+SEEDING_LOSSES = ("paper", "balanced")
+PROPOSAL_SCORES = ("mean", "contrast")
+VIDEO_SCORES = ("own", "cas")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What a run knows of its data: the classes, the stream widths and the time base.
+
+  Features are the two streams side by side, rgb channels first (docs/DESIGN.md "Batches");
+  `stream_slice` is the one place that says where each stream's channels are.
+  """
+  class_names: Tuple[str, ...]
+  rgb_dim: int
+  flow_dim: int
+  num_examples: Optional[int] = None  # None when the builder does not know it
+  # delta: snippet t covers [t * delta, (t + 1) * delta) seconds; None when not read yet.
+  seconds_per_segment: Optional[float] = None
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def channels(self) -> int:
+    """Heatmap and seed channels: the background (channel 0) and the C classes."""
+    return self.num_classes + 1
+
+  @property
+  def feature_dim(self) -> int:
+    """Width of the joint [rgb, flow] features."""
+    return self.rgb_dim + self.flow_dim
+
+  def stream_dim(self, stream: str) -> int:
+    return {"rgb": self.rgb_dim, "flow": self.flow_dim}[stream]
+
+
+def stream_slice(stream: str, rgb_dim: int) -> slice:
+  """The channels of `stream` in the joint [rgb, flow] features: `features[..., slice]`."""
+  if stream not in STREAMS:
+    raise ValueError(f"stream={stream!r}: expected one of {STREAMS}")
+  return slice(0, rgb_dim) if stream == "rgb" else slice(rgb_dim, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,21 +251,53 @@ def _positive_number(x) -> bool:  # finite: a NaN or infinite learning rate trai
   return isinstance(x, numbers.Real) and math.isfinite(x) and x > 0
 
 
-# Values no run can use that fail late (after files are written) or not at all: for each
+def _one_of(choices):
+  return (lambda x: x in choices), "one of " + ", ".join(choices)
+
+
+def _check(field, pair):
+  return (field, pair[0], pair[1])
+
+
+def _in_unit(x) -> bool:  # (0, 1]
+  return 0.0 < x <= 1.0
+
+
+# Values no run can use, that would fail late (after files are written) or not at all: for each
 # section, (field, check, what is expected). `assg_tf.flags.validate` names them by flag.
 _CHECKS = {
     DataConfig: [
-        ("dataset", lambda x: x in DATASETS, "one of " + ", ".join(DATASETS)),
+        _check("dataset", _one_of(DATASETS)),
+        ("num_segments", _positive_int, "a positive int"),
+        ("batch_size", _positive_int, "a positive int"),
         ("shuffle_buffer", _positive_int, "a positive int"),
     ],
     CASConfig: [
+        _check("network", _one_of(CAS_NETWORKS)),
+        _check("loss", _one_of(VIDEO_LOSSES)),
+        _check("maps", _one_of(CAS_MAPS)),
+        _check("bg_seed_rule", _one_of(BG_SEED_RULES)),
+        ("kernel_size", lambda x: x >= 1, "a positive int"),
+        ("topk_fraction", _in_unit, "a number in (0, 1]"),
+        ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
         ("hidden_dim", _positive_int, "a positive int"),
         ("attention_dim", _positive_int, "a positive int"),
         ("dropout", lambda x: 0 <= x < 1, "a number in [0, 1)"),
     ],
-    ModelConfig: [("hidden_dim", _positive_int, "a positive int")],
+    ModelConfig: [
+        _check("pooling", _one_of(POOLINGS)),
+        _check("head", _one_of(HEADS)),
+        _check("class_loss", _one_of(VIDEO_LOSSES)),
+        _check("seeding_loss", _one_of(SEEDING_LOSSES)),
+        ("kernel_size", lambda x: x >= 1, "a positive int"),
+        ("erasing_threshold", _in_unit, "a number in (0, 1]"),
+        ("growing_threshold_fg", _in_unit, "a number in (0, 1]"),
+        ("growing_threshold_bg", _in_unit, "a number in (0, 1]"),
+        ("hidden_dim", _positive_int, "a positive int"),
+    ],
     TrainConfig: [
+        ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
         ("checkpoint_every", _positive_int, "a positive int"),
         ("log_every", _positive_int, "a positive int"),
@@ -216,11 +305,23 @@ _CHECKS = {
         ("keep_checkpoints", _positive_int, "a positive int"),
     ],
     PredictConfig: [
+        _check("video_scores", _one_of(VIDEO_SCORES)),
+        ("rgb_weight", lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]"),
         ("max_detections", _positive_int, "a positive int"),
-        ("proposal_score", lambda x: x in ("mean", "contrast"), "mean or contrast"),
+        ("proposal_score", lambda x: x in PROPOSAL_SCORES, "mean or contrast"),
         ("nms_threshold", lambda x: 0 < x <= 1, "a number in (0, 1]"),
         ("proposal_thresholds", lambda x: bool(x) and all(0 < t < 1 for t in x),
          "a non-empty list of numbers in (0, 1)"),
+    ],
+    EvalConfig: [
+        ("tiou_thresholds", lambda x: bool(x) and all(0 < t <= 1 for t in x),
+         "numbers in (0, 1]"),
+    ],
+    Config: [
+        ("variants", lambda x: bool(x) and set(x) <= set(VARIANTS),
+         "a non-empty list of " + ", ".join(VARIANTS)),
+        ("streams", lambda x: bool(x) and set(x) <= set(STREAMS),
+         "a non-empty list of " + ", ".join(STREAMS)),
     ],
 }
 
@@ -231,12 +332,13 @@ def problems(cfg) -> List[Tuple[str, Any, str]]:
   `cfg` is a Config (fields named `section.field`, e.g. `train.learning_rate`) or one of its
   sections (fields named `field`).
   """
+  own = [(name, getattr(cfg, name), expected)
+         for name, ok, expected in _CHECKS.get(type(cfg), ()) if not ok(getattr(cfg, name))]
   if isinstance(cfg, Config):
     return [(f"{f.name}.{name}", value, expected) for f in dataclasses.fields(cfg)
             if dataclasses.is_dataclass(getattr(cfg, f.name))
-            for name, value, expected in problems(getattr(cfg, f.name))]
-  return [(name, getattr(cfg, name), expected) for name, ok, expected in _CHECKS.get(type(cfg), ())
-          if not ok(getattr(cfg, name))]
+            for name, value, expected in problems(getattr(cfg, f.name))] + own
+  return own
 
 
 def validate(cfg) -> None:
@@ -246,3 +348,26 @@ def validate(cfg) -> None:
   if bad:
     name, value, expected = bad[0]
     raise ValueError(f"{name}={value!r}: expected {expected}")
+
+
+def from_dict(raw: Dict[str, Any]) -> Config:
+  """The inverse of `dataclasses.asdict(Config)` after a JSON round trip (lists -> tuples).
+
+  Keys the current Config does not know (a run of an older version) are ignored; fields the
+  run does not name keep their defaults.
+  """
+
+  def build(cls, values: Dict[str, Any]):
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+      if field.name not in values:
+        continue
+      value = values[field.name]
+      if dataclasses.is_dataclass(field.default):
+        value = build(type(field.default), value)
+      elif isinstance(value, list):
+        value = tuple(value)
+      kwargs[field.name] = value
+    return cls(**kwargs)
+
+  return build(Config, raw)

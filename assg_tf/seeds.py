@@ -30,7 +30,6 @@ can be given instead (`--seeds_file`). `attach_seeds` joins them to a tf.data pi
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from typing import Dict, Tuple
 
@@ -39,7 +38,7 @@ import tensorflow as tf
 
 from assg_tf import cas
 from assg_tf import config as config_lib
-from assg_tf import evaluation
+from assg_tf import run_dir
 
 _CHANNELS_KEY = "__num_channels__"
 
@@ -119,24 +118,24 @@ def to_coordinates(dense: np.ndarray) -> np.ndarray:
   return np.argwhere(np.asarray(dense) > 0.5).astype(np.int32).reshape(-1, 2)
 
 
+def to_dense(coordinates: np.ndarray, length: int, num_channels: int) -> np.ndarray:
+  """int [K, 2] (segment, channel) coordinates -> float32 [T, C+1] seeds in {0, 1} (the
+  inverse of `to_coordinates`; `attach_seeds` does the same inside a tf.data pipeline)."""
+  dense = np.zeros([length, num_channels], np.float32)
+  coordinates = np.asarray(coordinates, np.int64).reshape(-1, 2)
+  dense[coordinates[:, 0], coordinates[:, 1]] = 1.0
+  return dense
+
+
 def save_seeds(path: str, seeds: Dict[str, np.ndarray], num_channels: int) -> None:
   """Writes {video_id: int32 [K, 2] coordinates} atomically as an .npz file."""
   if _CHANNELS_KEY in seeds:
     raise ValueError(f"{_CHANNELS_KEY!r} is reserved and cannot be a video id")
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-  try:
-    evaluation.chmod_like_open(fd)
-    with os.fdopen(fd, "wb") as f:
+  with run_dir.atomic_path(path, suffix=".npz") as tmp:
+    with open(tmp, "wb") as f:
       np.savez_compressed(f, **{k: np.asarray(v, np.int32).reshape(-1, 2)
                                 for k, v in seeds.items()},
                           **{_CHANNELS_KEY: np.int32(num_channels)})
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def load_seeds(path: str, num_channels: int) -> Dict[str, np.ndarray]:
