@@ -76,7 +76,7 @@ def stream_slice(stream: str, rgb_dim: int) -> slice:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Which videos, and how they are sampled (SPEC section 2; paper 4.2)."""
+  """Which videos, and how they are sampled (docs/DESIGN.md "Data"; paper 4.2)."""
   # tfds config of the `wtal` builder: synthetic, synthetic_thumos, synthetic_anet, thumos14,
   # activitynet13.
   dataset: str = "synthetic"
@@ -100,7 +100,8 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class CASConfig:
   """The CAS network that provides the initial seeds (paper 3.2.1)."""
-  # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", SPEC 3's reading);
+  # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", docs/DESIGN.md "Method"'s
+  # reading);
   # "mil": W-TALC-style top-k multiple-instance pooling, the best seed provider measured here.
   network: str = "mil"
   # Temporal kernel of the CAS network's embedding convolution (1 = per snippet, STPN's).
@@ -147,7 +148,8 @@ class ModelConfig:
   # ("split", paper 3.3: foreground grows in the positive part, background in the negative).
   head: str = "split"
   # Growing (eq. 1) and erasing threshold H renormalised over the background and the video's
-  # labels ("labels"), or the softmax over all C+1 channels ("all", SPEC 3's first reading).
+  # labels ("labels"), or the softmax over all C+1 channels ("all", the first reading,
+  # docs/DESIGN.md "Method").
   label_softmax: bool = True
   # The classifier's loss: "softmax" (eq. 5) or "bce" (a sigmoid per class: the pooled logit
   # of a labelled class must be high in absolute terms, not only above the other classes').
@@ -196,7 +198,7 @@ class PredictConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-  """Evaluation protocol (SPEC section 4)."""
+  """Evaluation protocol (docs/DESIGN.md "Evaluation")."""
   tiou_thresholds: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
   thumos_ambiguous: bool = False  # drop detections on Ambiguous segments, as the challenge does
 
@@ -215,7 +217,8 @@ class Config:
   streams: Tuple[str, ...] = ("rgb", "flow")
 
 
-# The paper's exact method (sections 3 and 4.2, with SPEC 3's reading where it is silent): the
+# The paper's exact method (sections 3 and 4.2, with docs/DESIGN.md "Method"'s reading where it is
+# silent): the
 # settings that the defaults above depart from, each departure named in docs/DESIGN.md
 # ("Departures from the paper") and measured in docs/RESULTS.md. `configs/*_paper.flags`
 # spell out the same values (tests/test_flags.py checks that they agree).

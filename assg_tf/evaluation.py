@@ -1,6 +1,6 @@
 """Temporal action localization mAP, as the official ActivityNet detection evaluator computes it.
 
-Implements SPEC section 4 (and the file formats of SPEC section 5) from its algorithm
+Implements docs/DESIGN.md "Evaluation" (and the file formats of "Commands") from its algorithm
 description:
 
 * Ground truth is the ActivityNet `database` format (`load_ground_truth`); predictions are the
@@ -51,7 +51,7 @@ from assg_tf import run_dir
 AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
 
-# Protocols (SPEC section 4). np.round makes them print as 0.1, 0.2, ..., 0.55, ...
+# Protocols (docs/DESIGN.md "Evaluation"). np.round makes them print as 0.1, 0.2, ..., 0.55, ...
 THUMOS14_TIOU: Tuple[float, ...] = tuple(float(x) for x in np.round(np.arange(1, 8) / 10, 2))
 ANET_TIOU: Tuple[float, ...] = tuple(float(x) for x in np.round(np.arange(10, 20) / 20, 2))
 # The paper's THUMOS'14 average is over 0.1:0.1:0.5.
@@ -768,7 +768,7 @@ def evaluate_detection(ground_truth: GroundTruth, predictions: Predictions,
 
 
 def summarize(result: DetectionResult) -> Dict[str, Any]:
-  """The metrics of SPEC section 5 as plain Python values.
+  """The metrics of docs/DESIGN.md "Commands" as plain Python values.
 
   Returns:
     {"tiou_thresholds": [...], "mAP": [...], "average_mAP": x}, plus "average_mAP_0.1_0.5"

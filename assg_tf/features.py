@@ -1,4 +1,5 @@
-"""Readers of the users' on-disk I3D feature layouts (SPEC section 2, bad input: SPEC section 7).
+"""Readers of the users' on-disk I3D feature layouts (docs/DESIGN.md "Data"; bad input: "Bad
+input").
 
 A feature folder (tfds' `manual_dir`) holds one of these layouts; `detect_layout` finds which,
 and `read_videos` yields one example per video, exactly the dict of docs/DESIGN.md.
@@ -35,7 +36,7 @@ features and feature files without ground truth are skipped with a logged warnin
 feature releases routinely miss some YouTube videos). Video ids match feature file names
 exactly or up to ActivityNet's `v_` prefix; the example's `video_id` is the ground truth's id.
 
-Choices where SPEC is silent:
+Choices where the design is silent:
 - `Ambiguous` (THUMOS'14) segments go to `ambiguous`, never to the classes. They come from the
   ground truth source itself if it has any `Ambiguous` segment; otherwise, for THUMOS'14, from
   the shipped challenge files `Ambiguous_{val,test}.txt`.
@@ -78,7 +79,7 @@ DATASETS = ("thumos14", "activitynet13")
 SPLITS = ("train", "test")
 LAYOUTS = ("per_video", "per_video_joint", "wtalc")
 FEATURE_DIM = 1024  # I3D features per stream
-SECONDS_PER_SEGMENT = 0.64  # 16 frames at 25 fps (SPEC section 2)
+SECONDS_PER_SEGMENT = 0.64  # 16 frames at 25 fps (docs/DESIGN.md "Data")
 MAX_LENGTH_MISMATCH = 2  # rows by which rgb and flow may differ (trimmed to the shorter)
 
 WTALC_FEATURES = "Thumos14reduced-I3D-JOINTFeatures.npy"
@@ -100,7 +101,7 @@ _WTALC_SUBSETS = {"train": ("validation", "train"), "test": ("test",)}
 
 
 class FeatureError(ValueError):
-  """A feature folder, feature file or annotation file is not what SPEC section 2 expects."""
+  """A feature folder, feature file or annotation file is not what docs/DESIGN.md "Data" expects."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ _ALLOWED_GLOBALS = {
 
 
 class AllowListUnpickler(pickle.Unpickler):
-  """Unpickles numpy arrays, dtypes and scalars only (SPEC section 2: pickles can run code).
+  """Unpickles numpy arrays, dtypes and scalars only (docs/DESIGN.md "Data": pickles can run code).
 
   Python 2 pickles (W-TALC's) are read with encoding latin-1, as numpy recommends.
   """

@@ -22,7 +22,7 @@ from assg_tf import config as config_lib
 
 # flag name -> (Config section or "" for a top-level field, field name, help text).
 FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
-    # Data (SPEC section 2).
+    # Data (docs/DESIGN.md "Data").
     "dataset": ("data", "dataset", "tfds config of the wtal builder: synthetic, "
                 "synthetic_thumos, synthetic_anet, thumos14, activitynet13."),
     "manual_dir": ("data", "manual_dir", "Folder with the user's features (tfds manual_dir)."),
@@ -92,7 +92,7 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "select_on_validation": ("predict", "select_on_validation", "Choose rgb_weight, "
                              "proposal_score, video_score_weight on the validation split."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
-    # Evaluation (SPEC section 4).
+    # Evaluation (docs/DESIGN.md "Evaluation").
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),
     "thumos_ambiguous": ("eval", "thumos_ambiguous", "Ignore detections on Ambiguous."),
     # The run.

@@ -1,4 +1,5 @@
-"""tf.data input pipeline: splits, uniform segment sampling, padding masks (paper 4.2, SPEC 2).
+"""tf.data input pipeline: splits, uniform segment sampling, padding masks (paper 4.2,
+docs/DESIGN.md "Data").
 
 Training follows the common procedure the paper cites in 4.2 (STPN, W-TALC; BaS-Net's code):
 every training video is represented by N = `DataConfig.num_segments` (400) snippets sampled

@@ -13,7 +13,7 @@ Inputs (`--features`: one .npy file or a folder of .npy files, video id = file n
 The model is either the trained run (`--model_dir`: run.json and `models/<variant>_<stream>.keras`,
 run through `inference.Predictor`, the evaluation path) or an exported SavedModel (`--export_dir`:
 a version folder, or the base folder, whose highest version is used), run through its
-`serving_default` signature. Both give the same detections (tests/test_export.py). The output
+`serving_default` signature. Both give the same detections (tests/test_serving.py). The output
 is the ActivityNet results format (`evaluation.write_predictions`), written atomically.
 
 Bad input raises `features.FeatureError` naming the file: not a .npy file, wrong rank or width,

@@ -1,6 +1,7 @@
 """Location prediction: multi-threshold proposals, eq. 6 scores, per-class NMS (paper 3.5).
 
-Paper section 3.5 (eq. 6); SPEC section 3 ("Prediction") and section 6 (the detections of the
+Paper section 3.5 (eq. 6); docs/DESIGN.md "Method" ("Prediction") and "Serving" (the detections of
+the
 serving signature). Everything from the fused heatmap to the detections is TensorFlow graph
 code with dynamic batch and time (one trace for every shape), so the same functions are the
 Python prediction path and the inside of the exported SavedModel that TF Serving runs.
@@ -326,7 +327,8 @@ def to_results(outputs: Mapping[str, Any],
                video_ids: Sequence[Any],
                class_names: Sequence[str],
                durations: Optional[Sequence[float]] = None) -> Dict[str, List[Dict[str, Any]]]:
-  """Turns `detect`'s outputs into the ActivityNet results dict (SPEC 4, 5).
+  """Turns `detect`'s outputs into the ActivityNet results dict (docs/DESIGN.md "Evaluation",
+  "Commands").
 
   Args:
     outputs: `detect`'s dict, as numpy arrays (tensors are converted).

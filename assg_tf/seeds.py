@@ -1,4 +1,4 @@
-"""Initial seeds S = {S_c}, c = 0..C (paper 3.2.1; SPEC 3).
+"""Initial seeds S = {S_c}, c = 0..C (paper 3.2.1; docs/DESIGN.md "Method").
 
 Foreground seeds (c >= 1): for each class a video is labelled with, the segments whose
 normalised CAS (`cas.localization_map`) exceeds a high threshold: "the sparse and high reliable
@@ -10,7 +10,8 @@ We find shot changes in the features themselves: a boundary between snippets t a
 shot change when ||x_{t+1} - x_t|| exceeds `shot_change_ratio` times the video's median
 neighbour distance. Of the two snippets at the boundary we take the one with the lower CAS
 attention as the seed (the boundary often is an action's start or end, and only one side of
-it is background). SPEC 3 adds the `bg_seed_fraction` lowest-attention segments of each video.
+it is background). The paper preset (docs/DESIGN.md "Method") adds the `bg_seed_fraction`
+lowest-attention segments of each video.
 Background seeds never overlap foreground seeds.
 
 The "probability" rules (`CASConfig.maps="probability"`, `bg_seed_rule="probability"`; our
@@ -18,8 +19,8 @@ departure, docs/DESIGN.md "Seeds") read the CAS network's calibrated probabiliti
 foreground where a labelled class's probability is at least `fg_seed_threshold`; background where
 every labelled class's probability is below `bg_seed_threshold` and no foreground seed lies within
 `bg_seed_margin` segments. Shot changes are not used: an action's own shot starts at its first
-snippet, so one side of every boundary shot change is action (measured: the paper rule labelled
-about 15 % of action snippets as background, docs/RESULTS.md).
+snippet, so one side of every boundary shot change is action (docs/RESULTS.md measures what the
+paper rule labels background).
 
 Seeds are computed once per training video at full length and stored with the model as a file
 (`save_seeds` / `load_seeds`): an .npz holding, per video id, the int32 [K, 2] coordinates

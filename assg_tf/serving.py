@@ -58,7 +58,8 @@ SIGNATURE_OUTPUTS = ("heatmaps", "video_scores", "detection_segments", "detectio
 
 
 class ServingModule(tf.Module):
-  """The exported object: the stream networks and the serving function of SPEC 6."""
+  """The exported object: the stream networks and the serving function of docs/DESIGN.md
+  "Serving"."""
 
   def __init__(self, nets: Dict[str, keras.Model], info: config_lib.DatasetInfo,
                predict_cfg: config_lib.PredictConfig, class_names_file: str,

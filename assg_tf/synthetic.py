@@ -1,4 +1,4 @@
-"""Synthetic two-stream videos with the structure ASSG attacks (SPEC section 2).
+"""Synthetic two-stream videos with the structure ASSG attacks (docs/DESIGN.md "Data").
 
 Real I3D features are not reachable here, so the project runs end to end on synthetic features
 that reproduce the phenomenon of the paper (sections 1 and 3): an action instance has a short
@@ -531,7 +531,8 @@ def generate_split(spec, split: str) -> Iterator[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The per-video on-disk layout (SPEC section 2), so the real-layout readers run on synthetic data.
+# The per-video on-disk layout (docs/DESIGN.md "Data"), so the real-layout readers run on synthetic
+# data.
 
 
 def _atomic_write(path: str, write) -> None:
@@ -546,7 +547,7 @@ def _save_npy(path: str, array: np.ndarray) -> None:
 
 
 def write_per_video_layout(spec, out_dir: str, joint: bool = False) -> None:
-  """Writes both splits in the per-video layout of SPEC section 2 under `out_dir`.
+  """Writes both splits in the per-video layout of docs/DESIGN.md "Data" under `out_dir`.
 
   `features/{train,test}/{rgb,flow}/<video>.npy` float32 [T, D] (or, when `joint`,
   `features/{train,test}/<video>.npy` [T, 2D], rgb first), `gt.json` ({"database": ...}, subsets

@@ -1,4 +1,5 @@
-r"""Serving latency of the exported SavedModel (SPEC 8: "Serving latency of the SavedModel for
+r"""Serving latency of the exported SavedModel (docs/DESIGN.md "Figures": "Serving latency of the
+SavedModel for
 one 400-segment video and for a batch").
 
     python benchmarks/bench_serving.py [--model_dir=OUT] [--repeats=20]

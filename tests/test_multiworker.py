@@ -1,4 +1,5 @@
-"""Training on several machines or devices (SPEC 3 "Training"): MultiWorkerMirroredStrategy with
+"""Training on several machines or devices (docs/DESIGN.md "Method"): MultiWorkerMirroredStrategy
+with
 two worker processes on localhost, and MirroredStrategy over two logical CPUs against one.
 
 TensorFlow fixes the cluster and the device list when it starts, so every run is a fresh

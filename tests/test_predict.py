@@ -252,7 +252,8 @@ def test_keras_files_reload_with_the_same_heatmaps(run_dir):
 
 
 def test_keras_files_load_after_importing_assg_tf_only(run_dir, tmp_path):
-  """SPEC 6 reuse: `import assg_tf` is all a user needs before keras.saving.load_model."""
+  """docs/DESIGN.md "Serving" reuse: `import assg_tf` is all a user needs before
+  keras.saving.load_model."""
   x = np.random.default_rng(4).normal(size=[1, 9, RGB_DIM]).astype(np.float32)
   np.save(tmp_path / "x.npy", x)
   script = textwrap.dedent(f"""

@@ -1,4 +1,5 @@
-"""The TF Serving SavedModel (SPEC 6): same numbers as the Python path, without assg_tf.
+"""The TF Serving SavedModel (docs/DESIGN.md "Serving"): same numbers as the Python path, without
+assg_tf.
 
 The exported model is loaded in a fresh Python process in which `import assg_tf` is impossible
 (sys.modules["assg_tf"] = None before anything else), so it can only run if the SavedModel
