@@ -254,65 +254,45 @@ def _positive_number(x) -> bool:  # finite: a NaN or infinite learning rate trai
   return isinstance(x, numbers.Real) and math.isfinite(x) and x > 0
 
 
-def _one_of(choices):
-  return (lambda x: x in choices), "one of " + ", ".join(choices)
-
-
-def _check(field, pair):
-  return (field, pair[0], pair[1])
-
-
 def _in_unit(x) -> bool:  # (0, 1]
   return 0.0 < x <= 1.0
 
 
-# Values no run can use, that would fail late (after files are written) or not at all: for each
-# section, (field, check, what is expected). `assg_tf.flags.validate` names them by flag.
+# The fields that take one of a choice list, per section.
+_CHOICES = {
+    DataConfig: {"dataset": DATASETS},
+    CASConfig: {"network": CAS_NETWORKS, "loss": VIDEO_LOSSES, "maps": CAS_MAPS,
+                "bg_seed_rule": BG_SEED_RULES},
+    ModelConfig: {"pooling": POOLINGS, "head": HEADS, "class_loss": VIDEO_LOSSES,
+                  "seeding_loss": SEEDING_LOSSES},
+    PredictConfig: {"video_scores": VIDEO_SCORES, "proposal_score": PROPOSAL_SCORES},
+}
+# Fields that must be positive ints, per section.
+_POSITIVE_INTS = {
+    DataConfig: ("num_segments", "batch_size", "shuffle_buffer"),
+    CASConfig: ("kernel_size", "hidden_dim", "attention_dim"),
+    ModelConfig: ("kernel_size", "hidden_dim"),
+    TrainConfig: ("checkpoint_every", "log_every", "validate_every", "keep_checkpoints"),
+    PredictConfig: ("max_detections",),
+}
+# The other checks: for each section, (field, check, what is expected).
 _CHECKS = {
-    DataConfig: [
-        _check("dataset", _one_of(DATASETS)),
-        ("num_segments", _positive_int, "a positive int"),
-        ("batch_size", _positive_int, "a positive int"),
-        ("shuffle_buffer", _positive_int, "a positive int"),
-    ],
     CASConfig: [
-        _check("network", _one_of(CAS_NETWORKS)),
-        _check("loss", _one_of(VIDEO_LOSSES)),
-        _check("maps", _one_of(CAS_MAPS)),
-        _check("bg_seed_rule", _one_of(BG_SEED_RULES)),
-        ("kernel_size", lambda x: x >= 1, "a positive int"),
         ("topk_fraction", _in_unit, "a number in (0, 1]"),
         ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
-        ("hidden_dim", _positive_int, "a positive int"),
-        ("attention_dim", _positive_int, "a positive int"),
         ("dropout", lambda x: 0 <= x < 1, "a number in [0, 1)"),
     ],
     ModelConfig: [
-        _check("pooling", _one_of(POOLINGS)),
-        _check("head", _one_of(HEADS)),
-        _check("class_loss", _one_of(VIDEO_LOSSES)),
-        _check("seeding_loss", _one_of(SEEDING_LOSSES)),
-        ("kernel_size", lambda x: x >= 1, "a positive int"),
-        ("erasing_threshold", _in_unit, "a number in (0, 1]"),
-        ("growing_threshold_fg", _in_unit, "a number in (0, 1]"),
-        ("growing_threshold_bg", _in_unit, "a number in (0, 1]"),
-        ("hidden_dim", _positive_int, "a positive int"),
-    ],
+        (name, _in_unit, "a number in (0, 1]")
+        for name in ("erasing_threshold", "growing_threshold_fg", "growing_threshold_bg")],
     TrainConfig: [
         ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
-        ("checkpoint_every", _positive_int, "a positive int"),
-        ("log_every", _positive_int, "a positive int"),
-        ("validate_every", _positive_int, "a positive int"),
-        ("keep_checkpoints", _positive_int, "a positive int"),
     ],
     PredictConfig: [
-        _check("video_scores", _one_of(VIDEO_SCORES)),
         ("rgb_weight", lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]"),
-        ("max_detections", _positive_int, "a positive int"),
-        ("proposal_score", lambda x: x in PROPOSAL_SCORES, "mean or contrast"),
-        ("nms_threshold", lambda x: 0 < x <= 1, "a number in (0, 1]"),
+        ("nms_threshold", _in_unit, "a number in (0, 1]"),
         ("proposal_thresholds", lambda x: bool(x) and all(0 < t < 1 for t in x),
          "a non-empty list of numbers in (0, 1)"),
     ],
@@ -321,12 +301,20 @@ _CHECKS = {
          "numbers in (0, 1]"),
     ],
     Config: [
-        ("variants", lambda x: bool(x) and set(x) <= set(VARIANTS),
-         "a non-empty list of " + ", ".join(VARIANTS)),
-        ("streams", lambda x: bool(x) and set(x) <= set(STREAMS),
-         "a non-empty list of " + ", ".join(STREAMS)),
-    ],
+        (name, lambda x, c=choices: bool(x) and set(x) <= set(c),
+         "a non-empty list of " + ", ".join(choices))
+        for name, choices in (("variants", VARIANTS), ("streams", STREAMS))],
 }
+
+
+def _section_checks(cls) -> List[Tuple[str, Any, str]]:
+  """Values no run can use, that would fail late (after files are written) or not at all:
+  (field, check, what is expected) of one section. `assg_tf.flags.validate` names them by flag.
+  """
+  return ([(name, lambda x, c=choices: x in c, "one of " + ", ".join(choices))
+           for name, choices in _CHOICES.get(cls, {}).items()] +
+          [(name, _positive_int, "a positive int") for name in _POSITIVE_INTS.get(cls, ())] +
+          _CHECKS.get(cls, []))
 
 
 def problems(cfg) -> List[Tuple[str, Any, str]]:
@@ -336,7 +324,7 @@ def problems(cfg) -> List[Tuple[str, Any, str]]:
   sections (fields named `field`).
   """
   own = [(name, getattr(cfg, name), expected)
-         for name, ok, expected in _CHECKS.get(type(cfg), ()) if not ok(getattr(cfg, name))]
+         for name, ok, expected in _section_checks(type(cfg)) if not ok(getattr(cfg, name))]
   if isinstance(cfg, Config):
     return [(f"{f.name}.{name}", value, expected) for f in dataclasses.fields(cfg)
             if dataclasses.is_dataclass(getattr(cfg, f.name))
