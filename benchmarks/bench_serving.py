@@ -83,15 +83,17 @@ def main(argv):
     run = run_dir.read_run(FLAGS.model_dir)
     cfg, info = run.config, run.info
     nets = run_dir.load_nets(FLAGS.model_dir, "assg", run.streams)
+    score_nets = run_dir.load_score_nets(FLAGS.model_dir, cfg, run.streams)
     source = f"trained run {FLAGS.model_dir}"
   else:
-    cfg = config_lib.Config()
+    # Random ASSG networks only: their own class scores (the default takes the CAS networks').
+    cfg = config_lib.Config(predict=config_lib.PredictConfig(video_scores="own"))
     info = config_lib.DatasetInfo(tuple(f"class_{i:02d}" for i in range(20)), 1024, 1024,
                                   seconds_per_segment=0.64)
-    nets = _random_nets(cfg, info.num_classes, 1024)
+    nets, score_nets = _random_nets(cfg, info.num_classes, 1024), None
     source = "random nets, rgb/flow 1024 + 1024, hidden 512, 20 classes"
   dim, delta = info.feature_dim, info.seconds_per_segment
-  predictor = inference.Predictor(nets, info, cfg.predict)
+  predictor = inference.Predictor(nets, info, cfg.predict, score_nets=score_nets)
   heatmaps_only = tf.function(
       lambda x, n: model_lib.two_stream_maps(
           nets, x, tf.sequence_mask(n, tf.shape(x)[1], dtype=tf.float32), info.rgb_dim,
@@ -106,7 +108,7 @@ def main(argv):
                                         tf.TensorSpec([None], tf.float32)])
 
   with tempfile.TemporaryDirectory() as tmp:
-    path = serving.export_saved_model(nets, info, cfg, tmp)
+    path = serving.export_saved_model(nets, info, cfg, tmp, score_nets=score_nets)
     serve = tf.saved_model.load(path).signatures["serving_default"]
     rng = np.random.default_rng(1)
     cases = {
