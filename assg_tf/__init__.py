@@ -5,7 +5,7 @@ the package's Keras layers and models (`assg_tf>NAME`, in `cas`, `layers`, `mode
 registered as soon as Keras is usable, whichever comes first, `import assg_tf` or
 `import keras` (or `import tensorflow`, which imports Keras). Importing the package itself
 imports neither, so the numpy-only commands (`python -m assg_tf.evaluate`) start in a fraction
-of a second (SPEC section 9: Keras costs seconds and hundreds of MB).
+of a second (docs/DESIGN.md "Pitfalls": Keras costs seconds and hundreds of MB).
 
 How: if Keras is already imported, the four modules are imported now; otherwise a finder on
 `sys.meta_path` wraps the loaders of `keras` and `tensorflow`, and once both (those that get

@@ -1,7 +1,8 @@
-"""The CAS network that provides ASSG's initial seeds: STPN-style (paper 3.2.1; SPEC 3).
+"""The CAS network that provides ASSG's initial seeds: STPN-style (paper 3.2.1; docs/DESIGN.md
+"Method").
 
 The paper seeds ASSG from a CAS-based network and reports it with STPN [15] ("STPN-CAS w/
-ASSG"); SPEC 3 makes an STPN-style network the default:
+ASSG"); the paper preset (docs/DESIGN.md "Method") makes it STPN-style:
 
     h_t   = Dropout(ReLU(x_t W_e + b_e))                   embedding
     a_t   = sigmoid(w_2 ReLU(h_t W_1 + b_1) + b_2)         class-agnostic attention
@@ -40,7 +41,7 @@ from assg_tf import losses
 
 POOLINGS = ("attention", "topk")
 LOSSES = losses.VIDEO_LOSSES
-MAPS = ("minmax", "probability")
+MAPS = config_lib.CAS_MAPS
 NETWORK_POOLING = {"stpn": "attention", "mil": "topk"}  # CASConfig.network -> pooling
 
 

@@ -5,21 +5,78 @@ parsed flags into these frozen dataclasses, and every library function takes the
 needs. Library code never reads `absl.flags.FLAGS`, so it runs unchanged under pytest.
 
 Defaults are the project's best measured settings (docs/RESULTS.md); where they depart from the
-paper, `PAPER` below holds the paper's value (section 4.2, or SPEC 3's reading where the paper is
-silent) and docs/DESIGN.md ("Departures from the paper") says why. `paper_preset(cfg)` and
-`configs/*_paper.flags` give the paper's exact method.
+paper, `PAPER` below holds the paper's value (section 4.2, or docs/DESIGN.md "Method"'s reading
+where the paper is silent) and docs/DESIGN.md ("Departures from the paper") says why.
+`paper_preset(cfg)` and `configs/*_paper.flags` give the paper's exact method.
+
+This module owns, once each: the choice lists (`STREAMS`, `VARIANTS`, `POOLINGS`, ...), every
+check of a value (`problems`, `validate`; `assg_tf.flags` only names the flag), `from_dict`
+(the inverse of `dataclasses.asdict` after JSON, how a run's run.json is read back) and
+`DatasetInfo`, what a run knows of its data: classes, stream widths, time base.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import numbers
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+# The choice lists, named once (flags' help, checks, commands and networks read them here).
+STREAMS = ("rgb", "flow")  # the two streams, trained apart (paper 3.5); features are rgb first
+VARIANTS = ("cas", "ssg", "assg")  # what a run trains and evaluates (paper Table 2)
+POOLINGS = ("sap", "gap", "gmp")  # the classifier's pooling (paper Table 1)
+CAS_NETWORKS = ("stpn", "mil")
+VIDEO_LOSSES = ("softmax", "bce")  # video-level losses (losses.VIDEO_LOSSES)
+CAS_MAPS = ("minmax", "probability")
+BG_SEED_RULES = ("paper", "probability")
+HEADS = ("full", "split")
+SEEDING_LOSSES = ("paper", "balanced")
+PROPOSAL_SCORES = ("mean", "contrast")
+VIDEO_SCORES = ("own", "cas")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What a run knows of its data: the classes, the stream widths and the time base.
+
+  Features are the two streams side by side, rgb channels first (docs/DESIGN.md "Batches");
+  `stream_slice` is the one place that says where each stream's channels are.
+  """
+  class_names: Tuple[str, ...]
+  rgb_dim: int
+  flow_dim: int
+  num_examples: Optional[int] = None  # None when the builder does not know it
+  # delta: snippet t covers [t * delta, (t + 1) * delta) seconds; None when not read yet.
+  seconds_per_segment: Optional[float] = None
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def channels(self) -> int:
+    """Heatmap and seed channels: the background (channel 0) and the C classes."""
+    return self.num_classes + 1
+
+  @property
+  def feature_dim(self) -> int:
+    """Width of the joint [rgb, flow] features."""
+    return self.rgb_dim + self.flow_dim
+
+  def stream_dim(self, stream: str) -> int:
+    return {"rgb": self.rgb_dim, "flow": self.flow_dim}[stream]
+
+
+def stream_slice(stream: str, rgb_dim: int) -> slice:
+  """The channels of `stream` in the joint [rgb, flow] features: `features[..., slice]`."""
+  if stream not in STREAMS:
+    raise ValueError(f"stream={stream!r}: expected one of {STREAMS}")
+  return slice(0, rgb_dim) if stream == "rgb" else slice(rgb_dim, None)
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Which videos, and how they are sampled (SPEC section 2; paper 4.2)."""
+  """Which videos, and how they are sampled (docs/DESIGN.md "Data"; paper 4.2)."""
   # tfds config of the `wtal` builder: synthetic, synthetic_thumos, synthetic_anet, thumos14,
   # activitynet13.
   dataset: str = "synthetic"
@@ -43,7 +100,8 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class CASConfig:
   """The CAS network that provides the initial seeds (paper 3.2.1)."""
-  # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", SPEC 3's reading);
+  # "stpn": STPN-style attention pooling (the paper's "STPN-CAS", docs/DESIGN.md "Method"'s
+  # reading);
   # "mil": W-TALC-style top-k multiple-instance pooling, the best seed provider measured here.
   network: str = "mil"
   # Temporal kernel of the CAS network's embedding convolution (1 = per snippet, STPN's).
@@ -96,7 +154,8 @@ class ModelConfig:
   # ("split", paper 3.3: foreground grows in the positive part, background in the negative).
   head: str = "split"
   # Growing (eq. 1) and erasing threshold H renormalised over the background and the video's
-  # labels ("labels"), or the softmax over all C+1 channels ("all", SPEC 3's first reading).
+  # labels ("labels"), or the softmax over all C+1 channels ("all", the first reading,
+  # docs/DESIGN.md "Method").
   label_softmax: bool = True
   # The classifier's loss: "softmax" (eq. 5) or "bce" (a sigmoid per class: the pooled logit
   # of a labelled class must be high in absolute terms, not only above the other classes').
@@ -145,7 +204,7 @@ class PredictConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-  """Evaluation protocol (SPEC section 4)."""
+  """Evaluation protocol (docs/DESIGN.md "Evaluation")."""
   tiou_thresholds: Tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
   thumos_ambiguous: bool = False  # drop detections on Ambiguous segments, as the challenge does
 
@@ -164,7 +223,8 @@ class Config:
   streams: Tuple[str, ...] = ("rgb", "flow")
 
 
-# The paper's exact method (sections 3 and 4.2, with SPEC 3's reading where it is silent): the
+# The paper's exact method (sections 3 and 4.2, with docs/DESIGN.md "Method"'s reading where it is
+# silent): the
 # settings that the defaults above depart from, each departure named in docs/DESIGN.md
 # ("Departures from the paper") and measured in docs/RESULTS.md. `configs/*_paper.flags`
 # spell out the same values (tests/test_flags.py checks that they agree).
@@ -200,36 +260,68 @@ def _positive_number(x) -> bool:  # finite: a NaN or infinite learning rate trai
   return isinstance(x, numbers.Real) and math.isfinite(x) and x > 0
 
 
-# Values no run can use that fail late (after files are written) or not at all: for each
-# section, (field, check, what is expected). `assg_tf.flags.validate` names them by flag.
+def _in_unit(x) -> bool:  # (0, 1]
+  return 0.0 < x <= 1.0
+
+
+# The fields that take one of a choice list, per section.
+_CHOICES = {
+    DataConfig: {"dataset": DATASETS},
+    CASConfig: {"network": CAS_NETWORKS, "loss": VIDEO_LOSSES, "maps": CAS_MAPS,
+                "bg_seed_rule": BG_SEED_RULES},
+    ModelConfig: {"pooling": POOLINGS, "head": HEADS, "class_loss": VIDEO_LOSSES,
+                  "seeding_loss": SEEDING_LOSSES},
+    PredictConfig: {"video_scores": VIDEO_SCORES, "proposal_score": PROPOSAL_SCORES},
+}
+# Fields that must be positive ints, per section.
+_POSITIVE_INTS = {
+    DataConfig: ("num_segments", "batch_size", "shuffle_buffer"),
+    CASConfig: ("kernel_size", "hidden_dim", "attention_dim"),
+    ModelConfig: ("kernel_size", "hidden_dim"),
+    TrainConfig: ("checkpoint_every", "log_every", "validate_every", "keep_checkpoints"),
+    PredictConfig: ("max_detections",),
+}
+# The other checks: for each section, (field, check, what is expected).
 _CHECKS = {
-    DataConfig: [
-        ("dataset", lambda x: x in DATASETS, "one of " + ", ".join(DATASETS)),
-        ("shuffle_buffer", _positive_int, "a positive int"),
-    ],
     CASConfig: [
+        ("topk_fraction", _in_unit, "a number in (0, 1]"),
+        ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
-        ("hidden_dim", _positive_int, "a positive int"),
-        ("attention_dim", _positive_int, "a positive int"),
         ("dropout", lambda x: 0 <= x < 1, "a number in [0, 1)"),
         ("bg_seed_null_quantile", lambda x: 0 <= x <= 1, "a number in [0, 1]"),
     ],
-    ModelConfig: [("hidden_dim", _positive_int, "a positive int")],
+    ModelConfig: [
+        (name, _in_unit, "a number in (0, 1]")
+        for name in ("erasing_threshold", "growing_threshold_fg", "growing_threshold_bg")],
     TrainConfig: [
+        ("steps", lambda x: x >= 0, "a non-negative int"),
         ("learning_rate", _positive_number, "a positive number"),
-        ("checkpoint_every", _positive_int, "a positive int"),
-        ("log_every", _positive_int, "a positive int"),
-        ("validate_every", _positive_int, "a positive int"),
-        ("keep_checkpoints", _positive_int, "a positive int"),
     ],
     PredictConfig: [
-        ("max_detections", _positive_int, "a positive int"),
-        ("proposal_score", lambda x: x in ("mean", "contrast"), "mean or contrast"),
-        ("nms_threshold", lambda x: 0 < x <= 1, "a number in (0, 1]"),
+        ("rgb_weight", lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]"),
+        ("nms_threshold", _in_unit, "a number in (0, 1]"),
         ("proposal_thresholds", lambda x: bool(x) and all(0 < t < 1 for t in x),
          "a non-empty list of numbers in (0, 1)"),
     ],
+    EvalConfig: [
+        ("tiou_thresholds", lambda x: bool(x) and all(0 < t <= 1 for t in x),
+         "numbers in (0, 1]"),
+    ],
+    Config: [
+        (name, lambda x, c=choices: bool(x) and set(x) <= set(c),
+         "a non-empty list of " + ", ".join(choices))
+        for name, choices in (("variants", VARIANTS), ("streams", STREAMS))],
 }
+
+
+def _section_checks(cls) -> List[Tuple[str, Any, str]]:
+  """Values no run can use, that would fail late (after files are written) or not at all:
+  (field, check, what is expected) of one section. `assg_tf.flags.validate` names them by flag.
+  """
+  return ([(name, lambda x, c=choices: x in c, "one of " + ", ".join(choices))
+           for name, choices in _CHOICES.get(cls, {}).items()] +
+          [(name, _positive_int, "a positive int") for name in _POSITIVE_INTS.get(cls, ())] +
+          _CHECKS.get(cls, []))
 
 
 def problems(cfg) -> List[Tuple[str, Any, str]]:
@@ -238,12 +330,13 @@ def problems(cfg) -> List[Tuple[str, Any, str]]:
   `cfg` is a Config (fields named `section.field`, e.g. `train.learning_rate`) or one of its
   sections (fields named `field`).
   """
+  own = [(name, getattr(cfg, name), expected)
+         for name, ok, expected in _section_checks(type(cfg)) if not ok(getattr(cfg, name))]
   if isinstance(cfg, Config):
     return [(f"{f.name}.{name}", value, expected) for f in dataclasses.fields(cfg)
             if dataclasses.is_dataclass(getattr(cfg, f.name))
-            for name, value, expected in problems(getattr(cfg, f.name))]
-  return [(name, getattr(cfg, name), expected) for name, ok, expected in _CHECKS.get(type(cfg), ())
-          if not ok(getattr(cfg, name))]
+            for name, value, expected in problems(getattr(cfg, f.name))] + own
+  return own
 
 
 def validate(cfg) -> None:
@@ -253,3 +346,26 @@ def validate(cfg) -> None:
   if bad:
     name, value, expected = bad[0]
     raise ValueError(f"{name}={value!r}: expected {expected}")
+
+
+def from_dict(raw: Dict[str, Any]) -> Config:
+  """The inverse of `dataclasses.asdict(Config)` after a JSON round trip (lists -> tuples).
+
+  Keys the current Config does not know (a run of an older version) are ignored; fields the
+  run does not name keep their defaults.
+  """
+
+  def build(cls, values: Dict[str, Any]):
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+      if field.name not in values:
+        continue
+      value = values[field.name]
+      if dataclasses.is_dataclass(field.default):
+        value = build(type(field.default), value)
+      elif isinstance(value, list):
+        value = tuple(value)
+      kwargs[field.name] = value
+    return cls(**kwargs)
+
+  return build(Config, raw)

@@ -12,12 +12,14 @@ It also builds the in-memory splits the benchmark scripts train on (no tfds prep
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from assg_tf import growing, input_pipeline, synthetic
+from assg_tf import config as config_lib
+from assg_tf import growing, input_pipeline, run_dir, synthetic
 from assg_tf import seeds as seeds_lib
 
 
@@ -33,8 +35,10 @@ def in_memory_splits(spec: synthetic.SyntheticSpec):
   test = list(synthetic.generate_split(spec, "test"))
   make = lambda examples: input_pipeline.from_examples(lambda: examples, num_classes, dim,
                                                        dim).cache()
-  info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(spec)), dim, dim, len(train))
-  return make(train), make(validation), make(test), info
+  info = config_lib.DatasetInfo(tuple(synthetic.class_names(spec)), dim, dim, len(train))
+  train = make(train)
+  info = dataclasses.replace(info, seconds_per_segment=input_pipeline.seconds_per_segment(train))
+  return train, make(validation), make(test), info
 
 
 def _truth(spec, split):
@@ -52,11 +56,11 @@ def _truth(spec, split):
   return out
 
 
-def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
+def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, model_dir: str):
   """Seed quality, growth and erasing on the training videos of `spec`, per stream.
 
-  `nets` maps "ssg" / "assg" to {stream: trained network}; the seeds are read from
-  `seeds_dir/<stream>.npz`. Returns {stream: {seeds..., <variant>: {growth and erasing...}}}:
+  `nets` maps "ssg" / "assg" to {stream: trained network}; the seeds are read from the run
+  directory `model_dir` (`run_dir.seeds_path`). Returns {stream: {seeds..., <variant>: {growth and erasing...}}}:
   * `fg_seed_precision` (share of foreground seeds inside an instance of their class),
     `instance_seeded` (share of instance snippets that are seeds of their class: coverage),
     `bg_seed_precision` (share of background seeds outside every instance),
@@ -69,22 +73,20 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
     and `noncore_heat` (mean H of the non-core snippets for their class).
   """
   truth = _truth(spec, "train")
-  dim = spec.feature_dim
+  channels = spec.num_classes + 1  # background + the classes
   result = {}
-  for stream, (lo, hi) in (("rgb", (0, dim)), ("flow", (dim, 2 * dim))):
-    path = os.path.join(seeds_dir, f"{stream}.npz")
+  for stream in config_lib.STREAMS:
+    path = run_dir.seeds_path(model_dir, stream)
     if not os.path.exists(path):
       continue
-    seeds = seeds_lib.load_seeds(path, spec.num_classes + 1)
+    seeds = seeds_lib.load_seeds(path, channels)
     n = collections.Counter()  # sums of the counts every ratio below is made of
     per_variant = {v: collections.Counter() for v in ("ssg", "assg") if v in nets}
     for video, (example, inside, core) in truth.items():
       if video not in seeds:  # seeds cover the videos trained on (validation ones held out)
         continue
       length = len(inside)
-      dense = np.zeros([length, spec.num_classes + 1])
-      coords = seeds[video]
-      dense[coords[:, 0], coords[:, 1]] = 1
+      dense = seeds_lib.to_dense(seeds[video], length, channels)
       fg, bg = dense[:, 1:] > 0, dense[:, 0] > 0
       outside = ~inside.any(1)
       weak = inside & ~core
@@ -93,12 +95,12 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, seeds_dir: str):
                bg_all=bg.sum(), instance=inside.sum(), outside=outside.sum(),
                core=core.sum(), weak=weak.sum(),
                other=(~inside & labelled[None, :]).sum())
-      x = np.concatenate([example["rgb"], example["flow"]], -1)[None, :, lo:hi]
+      x = np.asarray(example[stream])[None]
       for variant, m in per_variant.items():
         net, labels = nets[variant][stream], tf.constant(example["labels"][None])
         out = net(tf.constant(x), tf.ones([1, length]))
         heat = net.training_heatmaps(out, labels)
-        grown = growing.grow(heat, tf.constant(dense[None], tf.float32), tf.ones([1, length]),
+        grown = growing.grow(heat, tf.constant(dense[None]), tf.ones([1, length]),
                              labels, tf.constant(cfg.model.growing_threshold_fg),
                              tf.constant(cfg.model.growing_threshold_bg)).numpy()[0]
         heat = heat.numpy()[0, :, 1:]

@@ -1,4 +1,4 @@
-"""The one place a tf.distribute strategy is created (SPEC 3 "Training").
+"""The one place a tf.distribute strategy is created (docs/DESIGN.md "Method").
 
 MultiWorkerMirroredStrategy when `TF_CONFIG` names more than one worker, else MirroredStrategy
 over the given devices (default: every GPU, or the CPU when there is none).

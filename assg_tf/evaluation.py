@@ -1,6 +1,6 @@
 """Temporal action localization mAP, as the official ActivityNet detection evaluator computes it.
 
-Implements SPEC section 4 (and the file formats of SPEC section 5) from its algorithm
+Implements docs/DESIGN.md "Evaluation" (and the file formats of "Commands") from its algorithm
 description:
 
 * Ground truth is the ActivityNet `database` format (`load_ground_truth`); predictions are the
@@ -42,15 +42,16 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from assg_tf import run_dir
 
 AMBIGUOUS = "Ambiguous"
 RESULTS_VERSION = "VERSION 1.3"
 
-# Protocols (SPEC section 4). np.round makes them print as 0.1, 0.2, ..., 0.55, ...
+# Protocols (docs/DESIGN.md "Evaluation"). np.round makes them print as 0.1, 0.2, ..., 0.55, ...
 THUMOS14_TIOU: Tuple[float, ...] = tuple(float(x) for x in np.round(np.arange(1, 8) / 10, 2))
 ANET_TIOU: Tuple[float, ...] = tuple(float(x) for x in np.round(np.arange(10, 20) / 20, 2))
 # The paper's THUMOS'14 average is over 0.1:0.1:0.5.
@@ -384,48 +385,6 @@ class _VideoNames:
     return self._ids[int(self._video[k])]
 
 
-def umask() -> int:
-  """The process umask (read from /proc on Linux, where reading it changes nothing)."""
-  try:
-    with open("/proc/self/status", encoding="ascii") as f:
-      for line in f:
-        if line.startswith("Umask:"):
-          return int(line.split()[1], 8)
-  except (OSError, ValueError):
-    pass
-  mask = os.umask(0o022)
-  os.umask(mask)
-  return mask
-
-
-def chmod_like_open(fd: int) -> None:
-  """Gives a `tempfile.mkstemp` file (created 0600) the mode `open()` would have given it,
-  0666 & ~umask, so the file it is renamed to is as readable as any other output."""
-  os.fchmod(fd, 0o666 & ~umask())
-
-
-def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
-  """Writes `obj` as JSON atomically (temp file in the same folder, then os.replace)."""
-  write_text(path, json.dumps(obj, allow_nan=False))
-
-
-def write_text(path: Union[str, os.PathLike], text: str) -> None:
-  """Writes `text` atomically (temp file in the same folder, then os.replace)."""
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path), suffix=".tmp")
-  try:
-    chmod_like_open(fd)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _as_segments(x: Any, what: str) -> np.ndarray:
   """float64 [K, 2] from an array-like of segments (an empty one may have any shape)."""
   segments = np.asarray(x, np.float64)
@@ -488,50 +447,67 @@ def write_predictions(path: Union[str, os.PathLike], detections_by_video: Mappin
   Raises:
     ValueError: for non-finite values, end < start, or class indices out of range.
   """
-  write_json(path, results_dict(detections_by_video, class_names))
+  run_dir.write_json(path, results_dict(detections_by_video, class_names))
 
 
-def ground_truth_database(video_ids: Sequence[str], segments: Sequence[Any],
-                          labels: Sequence[Sequence[Any]],
-                          class_names: Optional[Sequence[str]] = None, subset: str = "test",
-                          durations: Optional[Sequence[float]] = None,
-                          ambiguous: Optional[Sequence[Any]] = None) -> Dict[str, Any]:
-  """Builds an ActivityNet ground truth object (`{"database": ...}`) from arrays.
+def _text(value) -> str:
+  value = value.numpy() if hasattr(value, "numpy") else value
+  if isinstance(value, np.ndarray):
+    value = value.item()
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _seconds(value) -> float:
+  """The shortest decimal that round-trips the float32 value: 1.1 stays 1.1."""
+  return float(str(np.float32(value)))
+
+
+def ground_truth_database(examples: Iterable[Mapping[str, Any]], class_names: Sequence[str],
+                          subset: str) -> Dict[str, Any]:
+  """The ActivityNet-format ground truth `database` of dataset examples, for the evaluator.
+
+  The one ground truth builder: training evaluates against it, writes it as
+  OUT/ground_truth.json, and the synthetic per-video layout writes it as gt.json.
 
   Args:
-    video_ids: V video ids.
-    segments: per video, [K_v, 2] segments in seconds.
-    labels: per video, K_v labels: class names, or 0-based indices into `class_names`.
-    class_names: needed when labels are indices.
-    subset: the `subset` of every video.
-    durations: per video, seconds (optional).
-    ambiguous: per video, [A_v, 2] `Ambiguous` segments (optional).
+    examples: a tf.data.Dataset of examples (docs/DESIGN.md "A dataset example"), or an
+      iterable of example dicts with numpy / TF / Python values (keys video_id, duration,
+      segments, segment_labels, optional ambiguous).
+    class_names: names of the label ids.
+    subset: the subset written into every entry (e.g. "test").
 
   Returns:
-    A dict `load_ground_truth` reads.
+    {video_id: {"subset", "duration", "annotations": [{"label", "segment": [start, end]}]}};
+    THUMOS'14 Ambiguous segments get the label `AMBIGUOUS`. Wrap it as {"database": ...} for
+    `load_ground_truth`.
   """
-  if not len(video_ids) == len(segments) == len(labels):
-    raise ValueError(f"video_ids ({len(video_ids)}), segments ({len(segments)}) and labels "
-                     f"({len(labels)}) must have one entry per video")
-  database = {}
-  for v, vid in enumerate(video_ids):
-    segs = _as_segments(segments[v], f"video {vid}").tolist()
-    labs = list(labels[v])
-    if len(labs) != len(segs):
-      raise ValueError(f"video {vid}: {len(segs)} segments but {len(labs)} labels")
-    if labs and not isinstance(labs[0], str):
-      if class_names is None:
-        raise ValueError(f"video {vid}: labels given as indices need class_names")
-      labs = [class_names[int(c)] for c in labs]
-    annotations = [{"label": lab, "segment": seg} for lab, seg in zip(labs, segs)]
-    if ambiguous is not None:
-      annotations += [{"label": AMBIGUOUS, "segment": seg}
-                      for seg in _as_segments(ambiguous[v], f"video {vid}").tolist()]
-    entry = {"subset": subset, "annotations": annotations}
-    if durations is not None:
-      entry["duration"] = float(durations[v])
-    database[str(vid)] = entry
-  return {"version": "assg_tf", "database": database}
+  if hasattr(examples, "as_numpy_iterator"):  # a tf.data.Dataset (this module never imports TF)
+    examples = examples.as_numpy_iterator()
+  names = list(class_names)
+  database: Dict[str, Any] = {}
+  for example in examples:
+    video_id = _text(example["video_id"])
+    segments = np.reshape(np.asarray(example["segments"], np.float32), (-1, 2))
+    labels = np.reshape(np.asarray(example["segment_labels"], np.int64), (-1,))
+    ambiguous = np.reshape(np.asarray(example.get("ambiguous", np.zeros((0, 2))),
+                                      np.float32), (-1, 2))
+    if len(segments) != len(labels):
+      raise ValueError(f"video {video_id}: {len(segments)} segments but {len(labels)} "
+                       "segment_labels")
+    bad = labels[(labels < 0) | (labels >= len(names))]
+    if bad.size:
+      raise ValueError(f"video {video_id}: segment label {int(bad[0])} is not a class id in "
+                       f"[0, {len(names)})")
+    if video_id in database:
+      raise ValueError(f"video {video_id} appears twice")
+    annotations: List[Dict[str, Any]] = [
+        {"label": names[c], "segment": [_seconds(s), _seconds(e)]}
+        for (s, e), c in zip(segments.tolist(), labels.tolist())]
+    annotations += [{"label": AMBIGUOUS, "segment": [_seconds(s), _seconds(e)]}
+                    for s, e in ambiguous.tolist()]
+    database[video_id] = {"subset": subset, "duration": _seconds(example["duration"]),
+                          "annotations": annotations}
+  return database
 
 
 # ----------------------------------------------------------------------------------------------
@@ -792,7 +768,7 @@ def evaluate_detection(ground_truth: GroundTruth, predictions: Predictions,
 
 
 def summarize(result: DetectionResult) -> Dict[str, Any]:
-  """The metrics of SPEC section 5 as plain Python values.
+  """The metrics of docs/DESIGN.md "Commands" as plain Python values.
 
   Returns:
     {"tiou_thresholds": [...], "mAP": [...], "average_mAP": x}, plus "average_mAP_0.1_0.5"
@@ -836,3 +812,88 @@ def classification_map(labels: np.ndarray, scores: np.ndarray) -> float:
   aps = [sk_metrics.average_precision_score(positive[:, c], scores[:, c])
          for c in np.flatnonzero(has_positive)]
   return float(np.mean(aps))
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading ground truth by name, and reporting (`python -m assg_tf.evaluate`, `assg_tf.train`).
+
+SHIPPED = ("thumos14", "activitynet13")  # ground truth names: the annotations in assg_tf/data
+
+
+def read_ground_truth(name_or_path: str, subset: Optional[str]) -> GroundTruth:
+  """A ground truth file, or the name of a benchmark whose annotations ship with assg_tf
+  (`features.shipped_ground_truth`); an existing file of that name wins."""
+  if name_or_path in SHIPPED and not os.path.exists(name_or_path):
+    # Imported here: assg_tf.features imports this module (AMBIGUOUS).
+    from assg_tf import features  # pylint: disable=g-import-not-at-top
+    gt = load_ground_truth(features.shipped_ground_truth(name_or_path), subset=subset)
+    return dataclasses.replace(gt, source=f"{name_or_path} (assg_tf/data)")
+  return load_ground_truth(name_or_path, subset=subset)
+
+
+def format_result(result: DetectionResult, per_class: bool = False) -> str:
+  """Readable table of one evaluation: mAP (%) per threshold, the averages, optionally AP (%)
+  per class."""
+  summary = summarize(result)
+  thr = summary["tiou_thresholds"]
+  lines = [f"{'tIoU':>6}  {'mAP (%)':>8}"]
+  lines += [f"{t:>6.2f}  {100 * m:>8.2f}" for t, m in zip(thr, summary["mAP"])]
+  lines.append(f"average mAP (%) over tIoU {thr[0]:g}:{thr[-1]:g}: "
+               f"{100 * summary['average_mAP']:.2f}")
+  if "average_mAP_0.1_0.5" in summary:
+    lines.append(f"average mAP (%) over tIoU 0.1:0.5: "
+                 f"{100 * summary['average_mAP_0.1_0.5']:.2f}")
+  if per_class:
+    width = max(len("class"), *(len(n) for n in result.class_names))
+    lines += ["", f"AP (%) per class", f"{'class':<{width}}  {'#gt':>5}  " +
+              "  ".join(f"{t:>6.2f}" for t in thr)]
+    for name, count, row in zip(result.class_names, result.num_ground_truth,
+                                result.per_class_AP):
+      cells = "  ".join("     -" if ap != ap else f"{100 * ap:>6.2f}" for ap in row)
+      lines.append(f"{name:<{width}}  {count:>5}  {cells}")
+  return "\n".join(lines)
+
+
+def format_variants_table(metrics: Dict) -> str:
+  """Readable table of a training run's metrics.json: one row per variant, mAP (%) per tIoU
+  and the averages."""
+  thresholds = metrics["tiou_thresholds"]
+  variants = [k for k in ("cas", "ssg", "assg") if k in metrics]
+  extra = [k for k in ("average_mAP_0.1_0.5", "average_mAP", "classification_mAP")
+           if all(k in metrics[v] for v in variants)]
+  head = ["tIoU"] + [f"{t:g}" for t in thresholds] + [
+      {"average_mAP_0.1_0.5": "avg0.1-0.5", "average_mAP": "avg",
+       "classification_mAP": "cls-mAP"}[k] for k in extra]
+  rows = [head]
+  for v in variants:
+    m = metrics[v]
+    rows.append([v] + [f"{100 * x:.1f}" for x in m["mAP"]] + [f"{100 * m[k]:.1f}"
+                                                             for k in extra])
+  widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+  return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def metrics_dict(result: DetectionResult) -> dict:
+  """`summarize` plus the AP per class (null for a class without ground truth): what
+  `python -m assg_tf.evaluate --output` writes."""
+  out = summarize(result)
+  out["per_class_AP"] = {
+      name: [None if ap != ap else float(ap) for ap in row]
+      for name, row in zip(result.class_names, result.per_class_AP)}
+  return out
+
+
+def warning_lines(checks: PredictionChecks, subset: Optional[str]) -> List[str]:
+  """One warning line per kind of suspicious detection found (none when all is well)."""
+  lines = []
+  if checks.unknown_video_detections:
+    where = "the ground truth" if subset is None else f"subset {subset!r} of the ground truth"
+    lines.append(f"warning: {checks.unknown_video_detections} detections of "
+                 f"{checks.unknown_videos} videos not in {where}: counted as false positives")
+  if checks.negative_start:
+    lines.append(f"warning: {checks.negative_start} detections start before 0 s: evaluated "
+                 "as given")
+  if checks.zero_length:
+    lines.append(f"warning: {checks.zero_length} detections have zero length (end == start): "
+                 "tIoU 0, false positives at every threshold")
+  return lines

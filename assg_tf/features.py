@@ -1,4 +1,5 @@
-"""Readers of the users' on-disk I3D feature layouts (SPEC section 2, bad input: SPEC section 7).
+"""Readers of the users' on-disk I3D feature layouts (docs/DESIGN.md "Data"; bad input: "Bad
+input").
 
 A feature folder (tfds' `manual_dir`) holds one of these layouts; `detect_layout` finds which,
 and `read_videos` yields one example per video, exactly the dict of docs/DESIGN.md.
@@ -35,7 +36,7 @@ features and feature files without ground truth are skipped with a logged warnin
 feature releases routinely miss some YouTube videos). Video ids match feature file names
 exactly or up to ActivityNet's `v_` prefix; the example's `video_id` is the ground truth's id.
 
-Choices where SPEC is silent:
+Choices where the design is silent:
 - `Ambiguous` (THUMOS'14) segments go to `ambiguous`, never to the classes. They come from the
   ground truth source itself if it has any `Ambiguous` segment; otherwise, for THUMOS'14, from
   the shipped challenge files `Ambiguous_{val,test}.txt`.
@@ -72,13 +73,14 @@ from absl import logging
 import numpy as np
 from numpy.lib import format as npy_format
 
+from assg_tf.evaluation import AMBIGUOUS
+
 DATASETS = ("thumos14", "activitynet13")
 SPLITS = ("train", "test")
 LAYOUTS = ("per_video", "per_video_joint", "wtalc")
 FEATURE_DIM = 1024  # I3D features per stream
-SECONDS_PER_SEGMENT = 0.64  # 16 frames at 25 fps (SPEC section 2)
+SECONDS_PER_SEGMENT = 0.64  # 16 frames at 25 fps (docs/DESIGN.md "Data")
 MAX_LENGTH_MISMATCH = 2  # rows by which rgb and flow may differ (trimmed to the shorter)
-AMBIGUOUS = "Ambiguous"
 
 WTALC_FEATURES = "Thumos14reduced-I3D-JOINTFeatures.npy"
 WTALC_ANNOTATIONS = "Thumos14reduced-Annotations"
@@ -99,7 +101,7 @@ _WTALC_SUBSETS = {"train": ("validation", "train"), "test": ("test",)}
 
 
 class FeatureError(ValueError):
-  """A feature folder, feature file or annotation file is not what SPEC section 2 expects."""
+  """A feature folder, feature file or annotation file is not what docs/DESIGN.md "Data" expects."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,7 +134,7 @@ _ALLOWED_GLOBALS = {
 
 
 class AllowListUnpickler(pickle.Unpickler):
-  """Unpickles numpy arrays, dtypes and scalars only (SPEC section 2: pickles can run code).
+  """Unpickles numpy arrays, dtypes and scalars only (docs/DESIGN.md "Data": pickles can run code).
 
   Python 2 pickles (W-TALC's) are read with encoding latin-1, as numpy recommends.
   """
@@ -763,3 +765,70 @@ def read_videos(manual_dir: str,
     return _read_wtalc(manual_dir, split, class_names, seconds_per_segment, expected_dim, keep)
   return _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment,
                          expected_dim, keep, joint=layout == "per_video_joint")
+
+
+# ---------------------------------------------------------------------------------------------
+# New videos to predict (`python -m assg_tf.predict`).
+
+
+def _npy_files(folder: str) -> Dict[str, str]:
+  """{video_id: path} of the .npy files of a folder."""
+  return {name[:-len(".npy")]: os.path.join(folder, name)
+          for name in sorted(os.listdir(folder)) if name.endswith(".npy")}
+
+
+def _read(path: str, width: int) -> np.ndarray:
+  return check_features(read_npy(path), path, width)
+
+
+def read_features(path: str, rgb_dim: int, flow_dim: int, flow_path: Optional[str] = None
+                  ) -> List[Tuple[str, np.ndarray]]:
+  """Reads the videos to predict: [(video_id, float32 [T, rgb_dim + flow_dim])], sorted by id.
+
+  Args:
+    path: a .npy file or a folder of them: joint features, or rgb when `flow_path` is given.
+    rgb_dim, flow_dim: the widths the model was trained on.
+    flow_path: flow features, a file (when `path` is a file) or a folder (when `path` is one).
+
+  Raises:
+    FeatureError naming the offending file.
+  """
+  if not os.path.exists(path):
+    raise FeatureError(f"missing features: {path} is neither a .npy file nor a folder")
+  if flow_path is not None and not os.path.exists(flow_path):
+    raise FeatureError(f"missing flow features: {flow_path} is neither a .npy file nor a folder")
+  if os.path.isdir(path):
+    rgb_files = _npy_files(path)
+    if not rgb_files:
+      raise FeatureError(f"{path}: no .npy feature files in the folder")
+    if flow_path is None:
+      pairs = {video: (file, None) for video, file in rgb_files.items()}
+    else:
+      if not os.path.isdir(flow_path):
+        raise FeatureError(f"--flow_features={flow_path} must be a folder when --features="
+                           f"{path} is a folder (files are matched by name)")
+      flow_files = _npy_files(flow_path)
+      for video in sorted(set(rgb_files) ^ set(flow_files)):
+        have, lack = ((rgb_files[video], flow_path) if video in rgb_files
+                      else (flow_files[video], path))
+        raise FeatureError(f"{have} has no counterpart {video}.npy in {lack}; rgb and flow "
+                           "folders must hold the same file names")
+      pairs = {video: (rgb_files[video], flow_files[video]) for video in rgb_files}
+  else:
+    if flow_path is not None and os.path.isdir(flow_path):
+      raise FeatureError(f"--flow_features={flow_path} is a folder but --features={path} is a "
+                         "file; give two files or two folders")
+    video = os.path.basename(path)
+    video = video[:-len(".npy")] if video.endswith(".npy") else video
+    pairs = {video: (path, flow_path)}
+
+  videos = []
+  for video, (first, flow_file) in sorted(pairs.items()):
+    if flow_file is None:
+      joint = _read(first, rgb_dim + flow_dim)
+    else:
+      rgb, flow = _match_stream_lengths(
+          _read(first, rgb_dim), _read(flow_file, flow_dim), first, flow_file)
+      joint = np.concatenate([rgb, flow], axis=1)
+    videos.append((video, joint))
+  return videos

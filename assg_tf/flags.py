@@ -1,6 +1,9 @@
 """absl flags shared by every command, and their translation into `assg_tf.config` objects.
 
-Each command (`assg_tf.train`, `assg_tf.evaluate`, ...) is an absl app; flags can come from
+Each command (`assg_tf.train`, `assg_tf.evaluate`, `predict`, `export`, `visualize`: a module
+named after a command holds only its flags and `main`) is an absl app started the same way,
+`run_command(main, define_flags)`: its flags are defined when it runs (never at import), and bad
+input ends it with one line (`with_clear_errors`). Flags can come from
 `--flagfile=configs/NAME.flags`, later flags winning. Only the `main` of a command touches
 `FLAGS`: it calls `config_from_flags(FLAGS)` and hands the result to library code.
 
@@ -12,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Tuple
 
+from absl import app
 from absl import flags
 
 from assg_tf import config as config_lib
 
 # flag name -> (Config section or "" for a top-level field, field name, help text).
 FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
-    # Data (SPEC section 2).
+    # Data (docs/DESIGN.md "Data").
     "dataset": ("data", "dataset", "tfds config of the wtal builder: synthetic, "
                 "synthetic_thumos, synthetic_anet, thumos14, activitynet13."),
     "manual_dir": ("data", "manual_dir", "Folder with the user's features (tfds manual_dir)."),
@@ -92,7 +96,7 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "select_on_validation": ("predict", "select_on_validation", "Choose rgb_weight, "
                              "proposal_score, video_score_weight on the validation split."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
-    # Evaluation (SPEC section 4).
+    # Evaluation (docs/DESIGN.md "Evaluation").
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),
     "thumos_ambiguous": ("eval", "thumos_ambiguous", "Ignore detections on Ambiguous."),
     # The run.
@@ -163,50 +167,8 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib
 
 
 def validate(cfg: config_lib.Config) -> None:
-  """Raises ValueError naming the flag and what was expected."""
-  checks = [
-      (cfg.model.pooling in ("sap", "gap", "gmp"), "--pooling", cfg.model.pooling,
-       "one of sap, gap, gmp"),
-      (cfg.cas.network in ("stpn", "mil"), "--cas_network", cfg.cas.network, "stpn or mil"),
-      (cfg.cas.loss in ("softmax", "bce"), "--cas_loss", cfg.cas.loss, "softmax or bce"),
-      (cfg.cas.maps in ("minmax", "probability"), "--cas_maps", cfg.cas.maps,
-       "minmax or probability"),
-      (cfg.cas.bg_seed_rule in ("paper", "probability"), "--bg_seed_rule",
-       cfg.cas.bg_seed_rule, "paper or probability"),
-      (cfg.cas.kernel_size >= 1 and cfg.model.kernel_size >= 1, "--kernel_size",
-       (cfg.cas.kernel_size, cfg.model.kernel_size), "positive ints (CAS, SSG)"),
-      (cfg.model.head in ("full", "split"), "--head", cfg.model.head, "full or split"),
-      (cfg.model.class_loss in ("softmax", "bce"), "--class_loss", cfg.model.class_loss,
-       "softmax or bce"),
-      (0.0 < cfg.cas.topk_fraction <= 1.0, "--cas_topk_fraction", cfg.cas.topk_fraction,
-       "a number in (0, 1]"),
-      (cfg.predict.video_scores in ("own", "cas"), "--video_scores",
-       cfg.predict.video_scores, "own or cas"),
-      (cfg.model.seeding_loss in ("paper", "balanced"), "--seeding_loss",
-       cfg.model.seeding_loss, "paper or balanced"),
-      (set(cfg.variants) <= {"cas", "ssg", "assg"} and cfg.variants, "--variants",
-       cfg.variants, "a non-empty list of cas, ssg, assg"),
-      (set(cfg.streams) <= {"rgb", "flow"} and cfg.streams, "--streams", cfg.streams,
-       "a non-empty list of rgb, flow"),
-      (0.0 <= cfg.predict.rgb_weight <= 1.0, "--rgb_weight", cfg.predict.rgb_weight,
-       "a number in [0, 1]"),
-      (0.0 < cfg.model.erasing_threshold <= 1.0, "--erasing_threshold",
-       cfg.model.erasing_threshold, "a number in (0, 1]"),
-      (0.0 < cfg.model.growing_threshold_fg <= 1.0, "--growing_threshold_fg",
-       cfg.model.growing_threshold_fg, "a number in (0, 1]"),
-      (0.0 < cfg.model.growing_threshold_bg <= 1.0, "--growing_threshold_bg",
-       cfg.model.growing_threshold_bg, "a number in (0, 1]"),
-      (cfg.data.num_segments > 0, "--num_segments", cfg.data.num_segments, "a positive int"),
-      (cfg.data.batch_size > 0, "--batch_size", cfg.data.batch_size, "a positive int"),
-      (cfg.cas.steps >= 0, "--cas_steps", cfg.cas.steps, "a non-negative int"),
-      (cfg.train.steps >= 0, "--assg_steps", cfg.train.steps, "a non-negative int"),
-      (all(0 < t <= 1 for t in cfg.eval.tiou_thresholds) and cfg.eval.tiou_thresholds,
-       "--tiou_thresholds", cfg.eval.tiou_thresholds, "numbers in (0, 1]"),
-  ]
-  for ok, flag_name, value, expected in checks:
-    if not ok:
-      raise ValueError(f"{flag_name}={value!r}: expected {expected}")
-  # The checks of the config objects themselves, named by flag.
+  """Raises ValueError naming the flag of the first value `config.problems` finds and what was
+  expected (the checks themselves live in `assg_tf.config`)."""
   flag_of = {f"{s}.{n}" if s else n: f for f, (s, n, _) in FLAG_TABLE.items()}
   for field, value, expected in config_lib.problems(cfg):
     raise ValueError(f"--{flag_of.get(field, field)}={value!r}: expected {expected}")
@@ -226,3 +188,10 @@ def with_clear_errors(main):
       raise SystemExit("interrupted") from None
 
   return wrapped
+
+
+def run_command(main, define_command_flags) -> None:
+  """How every command starts: defines its flags, then runs `main` as an absl app wrapped in
+  `with_clear_errors`."""
+  define_command_flags()
+  app.run(with_clear_errors(main))

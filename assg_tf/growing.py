@@ -5,7 +5,8 @@ Paper section 3.2.3, eq. 1 and Algorithm 1 lines 4-12. A segment t joins the reg
 
     H[c, t] >= theta_g^c   and   c = argmax_{c'} H[c', t],
 
-the argmax taken over {background} ∪ the video's labels (SPEC 3). Growing repeats until nothing
+the argmax taken over {background} ∪ the video's labels (docs/DESIGN.md "Method"). Growing repeats
+until nothing
 changes, so a run of qualifying segments that touches a seed is taken whole, and a run that does
 not touch one is not taken at all. Every class grows separately from its own seeds (paper 3.2.3:
 "we generate separated seeds for each action class ... and expand the seeded regions
@@ -28,9 +29,9 @@ def label_softmax(heatmap_logits, labels):
   """H renormalised over the channels a video may be labelled with: softmax of the heatmap
   logits [B, T, C+1] over the background and the video's labels [B, C], 0 on the others.
 
-  Eq. 1 thresholds H[c, t] >= theta_g with the argmax taken over these channels (SPEC 3); the
-  paper grows each class separately from its own seeds (3.2.3), so a class the video does not
-  contain should not take probability mass from it. With the softmax over all C+1 channels, a
+  Eq. 1 thresholds H[c, t] >= theta_g with the argmax taken over these channels (docs/DESIGN.md
+  "Method"); the paper grows each class separately from its own seeds (3.2.3), so a class the
+  video does not contain should not take probability mass from it. With the softmax over all C+1 channels, a
   non-core action snippet of a 20-class model rarely reaches 0.99 (docs/RESULTS.md).
   """
   allowed = tf.concat([tf.ones_like(labels[:, :1]), labels], axis=1) > 0.5  # [B, C+1]

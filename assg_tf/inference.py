@@ -3,34 +3,47 @@
 Paper 3.5: the streams' heatmaps are fused with lambda (eq. 6, `model.two_stream_maps`), then
 `proposals.detect` thresholds them at several levels, scores each run by eq. 6 and applies
 per-class NMS. The whole computation is one tf.function with `None` batch and time, traced once
-for every video length; `export.py` wraps the same function in the SavedModel.
+for every video length; `serving.py` wraps the same function in the SavedModel.
+
+For new videos (`python -m assg_tf.predict`), `Model` is what prediction needs of a trained
+model, either a run directory's networks (`model_from_run`) or an exported SavedModel
+(`model_from_saved_model`); `predict_videos` runs one on padded batches, `predict_files` on
+feature files.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+import os
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from assg_tf import config as config_lib
+from assg_tf import evaluation
+from assg_tf import features as features_lib
 from assg_tf import model as model_lib
 from assg_tf import proposals
+from assg_tf import run_dir
+
+# (features [B, T, D] float32, num_segments [B] int32) -> the outputs of docs/DESIGN.md "Serving".
+ForwardFn = Callable[[np.ndarray, np.ndarray], Mapping[str, tf.Tensor]]
 
 
 class Predictor:
   """Heatmaps, video scores and detections of a dict of trained stream networks."""
 
-  def __init__(self, nets: Dict[str, object], rgb_dim: int, feature_dim: int,
+  def __init__(self, nets: Dict[str, object], info: config_lib.DatasetInfo,
                cfg: config_lib.PredictConfig, score_nets: Dict[str, object] = None):
-    """`score_nets` (the CAS networks) give the video scores when cfg.video_scores is "cas"."""
+    """`nets` {stream: network} read their stream of the joint features `info` describes;
+    `score_nets` (the CAS networks) give the video scores when cfg.video_scores is "cas"."""
     if cfg.video_scores == "cas" and not score_nets:
       raise ValueError('PredictConfig.video_scores="cas" needs the CAS networks (score_nets)')
     self.nets = dict(nets)
     self.score_nets = dict(score_nets) if cfg.video_scores == "cas" else None
-    self.rgb_dim = rgb_dim
+    self.rgb_dim = info.rgb_dim
     self.cfg = cfg
     self.forward = tf.function(self._forward, input_signature=[
-        tf.TensorSpec([None, None, feature_dim], tf.float32, name="features"),
+        tf.TensorSpec([None, None, info.feature_dim], tf.float32, name="features"),
         tf.TensorSpec([None], tf.int32, name="num_segments"),
         tf.TensorSpec([None], tf.float32, name="seconds_per_segment"),
     ])
@@ -66,3 +79,104 @@ class Predictor:
     num_classes = len(class_names)
     return (results, np.concatenate(scores) if scores else np.zeros([0, num_classes]),
             np.concatenate(labels) if labels else np.zeros([0, num_classes]), ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# New videos: a trained run or an exported SavedModel (`python -m assg_tf.predict`).
+
+
+def predict_videos(videos: Sequence[Tuple[str, np.ndarray]], forward: ForwardFn,
+                   class_names: Sequence[str], batch_size: int = 8
+                   ) -> Dict[str, List[Dict[str, object]]]:
+  """Detections of every video in the ActivityNet results dict {video_id: [{label, segment,
+  score}]} (`proposals.to_results`).
+
+  Videos are sorted by length and padded to the longest of each batch of `batch_size`.
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size={batch_size}: expected a positive int")
+  order = sorted(range(len(videos)), key=lambda i: videos[i][1].shape[0])
+  results = {}
+  for lo in range(0, len(order), batch_size):  # one call per batch
+    chunk = [videos[i] for i in order[lo:lo + batch_size]]
+    lengths = np.array([x.shape[0] for _, x in chunk], np.int32)
+    batch = np.zeros([len(chunk), lengths.max(), chunk[0][1].shape[1]], np.float32)
+    for row, (_, x) in enumerate(chunk):
+      batch[row, :x.shape[0]] = x
+    outputs = forward(batch, lengths)
+    outputs = {key: np.asarray(outputs[key]) for key in proposals.OUTPUT_KEYS}
+    results.update(proposals.to_results(outputs, [video for video, _ in chunk], class_names))
+  return results
+
+
+class Model:
+  """What prediction needs of a trained model: widths, class names and its forward pass."""
+
+  def __init__(self, rgb_dim: int, flow_dim: int, class_names: Sequence[str],
+               seconds_per_segment: float, forward: ForwardFn):
+    self.rgb_dim = rgb_dim
+    self.flow_dim = flow_dim
+    self.class_names = tuple(class_names)
+    self.seconds_per_segment = seconds_per_segment
+    self.forward = forward
+
+
+def model_from_run(model_dir: str, variant: str = "assg") -> Model:
+  """The networks of a trained run (.keras files) behind `Predictor`."""
+  run = run_dir.read_run(model_dir)
+  info = run.info
+  predictor = Predictor(run_dir.load_nets(model_dir, variant, run.streams), info,
+                        run.config.predict,
+                        score_nets=run_dir.load_score_nets(model_dir, run.config, run.streams))
+  delta = info.seconds_per_segment
+
+  def forward(features, num_segments):
+    return predictor.forward(features, num_segments,
+                             np.full([len(num_segments)], delta, np.float32))
+
+  return Model(info.rgb_dim, info.flow_dim, info.class_names, delta, forward)
+
+
+def saved_model_path(export_dir: str) -> str:
+  """A SavedModel folder: `export_dir` itself, or its highest integer version subfolder."""
+  if os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+    return export_dir
+  versions = run_dir.versions(export_dir, saved_models_only=True)
+  if not versions:
+    raise FileNotFoundError(f"{export_dir} is neither a SavedModel (no saved_model.pb) nor a "
+                            "folder of numbered SavedModel versions")
+  return os.path.join(export_dir, str(max(versions)))
+
+
+def model_from_saved_model(export_dir: str) -> Model:
+  """An exported SavedModel (`serving.py`) behind its `serving_default` signature."""
+  loaded = tf.saved_model.load(saved_model_path(export_dir))
+  serve = loaded.signatures["serving_default"]
+  dims = {k: int(v) for k, v in loaded.feature_dims().items()}
+  names = [n.decode("utf-8") for n in loaded.class_names()["class_names"].numpy()]
+  delta = float(loaded.seconds_per_segment()["seconds_per_segment"])
+
+  def forward(features, num_segments):
+    return serve(features=tf.constant(features, tf.float32),
+                 num_segments=tf.constant(num_segments, tf.int32))
+
+  model = Model(dims["rgb_dim"], dims["flow_dim"], names, delta, forward)
+  model.loaded = loaded  # keeps the restored variables alive with the signature
+  return model
+
+
+def predict_files(features: str, output: str, model_dir: Optional[str] = None,
+                  export_dir: Optional[str] = None, variant: str = "assg",
+                  flow_features: Optional[str] = None, batch_size: int = 8
+                  ) -> Dict[str, list]:
+  """`python -m assg_tf.predict` without its flags: reads the features (`features.read_features`),
+  predicts, writes `output` (ActivityNet results format); returns the results."""
+  if (model_dir is None) == (export_dir is None):
+    raise ValueError("give exactly one of model_dir (a trained run) and export_dir (a "
+                     "SavedModel)")
+  model = (model_from_run(model_dir, variant) if model_dir is not None
+           else model_from_saved_model(export_dir))
+  videos = features_lib.read_features(features, model.rgb_dim, model.flow_dim, flow_features)
+  results = predict_videos(videos, model.forward, model.class_names, batch_size)
+  evaluation.write_predictions(output, results)
+  return results

@@ -1,4 +1,5 @@
-"""tf.data input pipeline: splits, uniform segment sampling, padding masks (paper 4.2, SPEC 2).
+"""tf.data input pipeline: splits, uniform segment sampling, padding masks (paper 4.2,
+docs/DESIGN.md "Data").
 
 Training follows the common procedure the paper cites in 4.2 (STPN, W-TALC; BaS-Net's code):
 every training video is represented by N = `DataConfig.num_segments` (400) snippets sampled
@@ -17,25 +18,14 @@ Datasets come from the tfds builder `wtal` (`assg_tf/datasets/wtal`), whose exam
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from assg_tf import config as config_lib
 
-AMBIGUOUS = "Ambiguous"
 _EVAL_KEYS = ("segments", "segment_labels", "ambiguous")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-  """What the model needs to know about a loaded split."""
-  class_names: Tuple[str, ...]
-  rgb_dim: int
-  flow_dim: int
-  num_examples: Optional[int]  # None when the builder does not know it
 
 
 def sample_indices(num_frames, num_segments: int, random: bool,
@@ -85,7 +75,7 @@ def _class_names(features) -> Tuple[str, ...]:
 
 
 def load_split(data_cfg: config_lib.DataConfig, split: str
-               ) -> Tuple[tf.data.Dataset, DatasetInfo]:
+               ) -> Tuple[tf.data.Dataset, config_lib.DatasetInfo]:
   """Loads split `split` of tfds `wtal/<data_cfg.dataset>`, preparing it first if needed.
 
   Prepared data made from another `data_cfg.manual_dir` (other files) is prepared again from
@@ -124,11 +114,19 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
     num_examples = int(builder.info.splits[split].num_examples)
   except (KeyError, ValueError, AttributeError):
     num_examples = None
-  info = DatasetInfo(class_names=_class_names(features),
-                     rgb_dim=int(features["rgb"].shape[-1]),
-                     flow_dim=int(features["flow"].shape[-1]),
-                     num_examples=num_examples)
+  info = config_lib.DatasetInfo(class_names=_class_names(features),
+                                rgb_dim=int(features["rgb"].shape[-1]),
+                                flow_dim=int(features["flow"].shape[-1]),
+                                num_examples=num_examples,
+                                seconds_per_segment=seconds_per_segment(dataset))
   return dataset, info
+
+
+def seconds_per_segment(examples: tf.data.Dataset) -> Optional[float]:
+  """delta of a split, read from its first example (None for an empty split): every video of
+  a dataset has the time base of its features."""
+  first = next(iter(examples), None)
+  return None if first is None else float(first["seconds_per_segment"])
 
 
 def example_signature(num_classes: int, rgb_dim: int, flow_dim: int
@@ -162,7 +160,7 @@ def from_examples(examples: Callable[[], Iterable[Dict[str, Any]]], num_classes:
 
 
 def _features(example: Dict[str, tf.Tensor]) -> tf.Tensor:
-  """[T, D_rgb + D_flow], rgb channels first."""
+  """[T, D_rgb + D_flow], rgb channels first (`config.stream_slice` takes them apart)."""
   return tf.concat([tf.cast(example["rgb"], tf.float32),
                     tf.cast(example["flow"], tf.float32)], axis=-1)
 
@@ -185,7 +183,7 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   Deterministic given `seed`: the shuffle and the per-video offsets (stateless, from a
   `tf.data.Dataset.random(seed)` stream zipped after `repeat`, so each epoch gets new ones).
   Both also depend on TensorFlow's global seed (tf.data combines it with `seed`), which
-  `train.train_and_evaluate` sets from the same `DataConfig.seed`.
+  `stages.train_and_evaluate` sets from the same `DataConfig.seed`.
 
   Args:
     examples: dataset of examples ("A dataset example" of docs/DESIGN.md).
@@ -278,58 +276,3 @@ def eval_dataset(examples: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
   padding["segment_labels"] = tf.constant(-1, tf.int64)
   dataset = dataset.padded_batch(batch_size, padding_values=padding, drop_remainder=False)
   return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _text(value) -> str:
-  value = value.numpy() if hasattr(value, "numpy") else value
-  if isinstance(value, np.ndarray):
-    value = value.item()
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _seconds(value) -> float:
-  """The shortest decimal that round-trips the float32 value: 1.1 stays 1.1."""
-  return float(str(np.float32(value)))
-
-
-def ground_truth_database(examples_or_iterable: Iterable[Dict[str, Any]],
-                          class_names: Sequence[str], subset: str) -> Dict[str, Any]:
-  """The ActivityNet-format ground truth `database` of dataset examples, for the evaluator.
-
-  Args:
-    examples_or_iterable: a tf.data.Dataset of examples, or an iterable of example dicts with
-      numpy / TF / Python values (keys video_id, duration, segments, segment_labels, ambiguous).
-    class_names: names of the label ids.
-    subset: the subset written into every entry (e.g. "test").
-
-  Returns:
-    {video_id: {"subset", "duration", "annotations": [{"label", "segment": [start, end]}]}};
-    THUMOS'14 Ambiguous segments get the label "Ambiguous".
-  """
-  if isinstance(examples_or_iterable, tf.data.Dataset):
-    examples_or_iterable = examples_or_iterable.as_numpy_iterator()
-  names = list(class_names)
-  database: Dict[str, Any] = {}
-  for example in examples_or_iterable:
-    video_id = _text(example["video_id"])
-    segments = np.reshape(np.asarray(example["segments"], np.float32), (-1, 2))
-    labels = np.reshape(np.asarray(example["segment_labels"], np.int64), (-1,))
-    ambiguous = np.reshape(np.asarray(example.get("ambiguous", np.zeros((0, 2))),
-                                      np.float32), (-1, 2))
-    if len(segments) != len(labels):
-      raise ValueError(f"video {video_id}: {len(segments)} segments but {len(labels)} "
-                       "segment_labels")
-    bad = labels[(labels < 0) | (labels >= len(names))]
-    if bad.size:
-      raise ValueError(f"video {video_id}: segment label {int(bad[0])} is not a class id in "
-                       f"[0, {len(names)})")
-    if video_id in database:
-      raise ValueError(f"video {video_id} appears twice")
-    annotations: List[Dict[str, Any]] = [
-        {"label": names[c], "segment": [_seconds(s), _seconds(e)]}
-        for (s, e), c in zip(segments.tolist(), labels.tolist())]
-    annotations += [{"label": AMBIGUOUS, "segment": [_seconds(s), _seconds(e)]}
-                    for s, e in ambiguous.tolist()]
-    database[video_id] = {"subset": subset, "duration": _seconds(example["duration"]),
-                          "annotations": annotations}
-  return database

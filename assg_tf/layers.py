@@ -7,7 +7,8 @@ docs/DESIGN.md "Temporal context") gives each snippet its neighbours' context: a
 convolution on features zeroed past each video's end, so a video's output does not depend on
 how much padding its batch has.
 
-SPEC section 3 fixes what the paper leaves open: the first convolution is followed by a ReLU, the
+docs/DESIGN.md "Method" fixes what the paper leaves open: the first convolution is followed by a
+ReLU, the
 second gives the shared map F without one; the "pair of opposite ReLUs" is [ReLU(F), ReLU(-F)]
 (foreground part, background part); a kernel-size-1 convolution with C+1 filters on that pair
 gives the heatmap logits, and H = softmax over the C+1 channels, channel 0 = background.
@@ -107,7 +108,7 @@ def temporal_conv(x, kernel, mask=None):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class OppositeReLU(keras.layers.Layer):
-  """The pair of opposite ReLUs [ReLU(F), ReLU(-F)] (paper 3.3; SPEC 3).
+  """The pair of opposite ReLUs [ReLU(F), ReLU(-F)] (paper 3.3; docs/DESIGN.md "Method").
 
   The first half is the foreground part that the classifier reads; the second half the
   background part. Output [batch, T, 2 * hidden_dim].

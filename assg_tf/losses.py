@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from assg_tf import config as config_lib
+
 
 def seeding_loss(heatmap_logits, grown):
   """Eq. 4: -1 / sum_c |T_c| * sum_c sum_{t in T_c} log H[c, t], per video.
@@ -59,7 +61,7 @@ def multilabel_loss(video_logits, labels):
   return tf.reduce_mean(per_class, axis=-1)
 
 
-VIDEO_LOSSES = ("softmax", "bce")
+VIDEO_LOSSES = config_lib.VIDEO_LOSSES  # named once, in assg_tf.config
 
 
 def video_loss(kind: str):

@@ -123,25 +123,18 @@ def stream_maps(net, features, mask):
   return heatmaps, net.video_probabilities(net.classify(outputs, mask))
 
 
-def stream_slices(rgb_dim: int, total_dim: int):
-  """Channel ranges of the two streams in the concatenated [rgb, flow] features."""
-  return {"rgb": (0, rgb_dim), "flow": (rgb_dim, total_dim)}
-
-
 def two_stream_maps(nets: dict, features, mask, rgb_dim: int, rgb_weight: float):
   """Fuses the streams present in `nets` ({"rgb": net, "flow": net}) with lambda (eq. 6).
 
   With one stream only, that stream is used alone. Returns (heatmaps [B, T, C+1], video_scores
-  [B, C]).
+  [B, C]). The package's one stream fusion: evaluation, predict and the SavedModel run it.
   """
-  slices = stream_slices(rgb_dim, features.shape[-1] or tf.shape(features)[-1])
   weights = {"rgb": rgb_weight, "flow": 1.0 - rgb_weight}
   if len(nets) == 1:
     weights = {k: 1.0 for k in nets}
   heatmaps, scores = 0.0, 0.0
   for stream, net in sorted(nets.items()):  # at most two streams: not a hot loop
-    lo, hi = slices[stream]
-    h, s = stream_maps(net, features[..., lo:hi], mask)
+    h, s = stream_maps(net, features[..., config_lib.stream_slice(stream, rgb_dim)], mask)
     heatmaps = heatmaps + weights[stream] * h
     scores = scores + weights[stream] * s
   return heatmaps, scores

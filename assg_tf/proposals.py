@@ -1,13 +1,15 @@
-"""Location prediction: stream fusion, multi-threshold proposals, eq. 6 scores, per-class NMS.
+"""Location prediction: multi-threshold proposals, eq. 6 scores, per-class NMS (paper 3.5).
 
-Paper section 3.5 (eq. 6); SPEC section 3 ("Prediction") and section 6 (the detections of the
+Paper section 3.5 (eq. 6); docs/DESIGN.md "Method" ("Prediction") and "Serving" (the detections of
+the
 serving signature). Everything from the fused heatmap to the detections is TensorFlow graph
 code with dynamic batch and time (one trace for every shape), so the same functions are the
 Python prediction path and the inside of the exported SavedModel that TF Serving runs.
 
 Steps, with the choices the paper leaves open:
 
-1. Fusion (eq. 6): H = lambda * H_rgb + (1 - lambda) * H_flow, lambda = 0.3 (paper 4.2).
+1. Fusion (eq. 6, `model.two_stream_maps`): H = lambda * H_rgb + (1 - lambda) * H_flow,
+   lambda = 0.3 (paper 4.2).
 2. Classes localised in a video: every class whose video-level score is >= `class_threshold`,
    and always the video's top-1 class (ties: the lowest class index).
 3. Proposals: for every selected class c and every level theta in `proposal_thresholds`, every
@@ -41,7 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from assg_tf.config import PredictConfig
+from assg_tf.config import PROPOSAL_SCORES, PredictConfig
 
 # Proposals per (video, class), over all levels, that go on to NMS (the best by score).
 MAX_CANDIDATES_PER_CLASS = 2048
@@ -51,31 +53,9 @@ MAX_CANDIDATES_PER_CLASS = 2048
 # `_SCORE_FLOOR`, which the NMS uses as its (strict) score threshold.
 _NO_SCORE = -3.0
 _SCORE_FLOOR = -2.5
-SCORES = ("mean", "contrast")
+SCORES = PROPOSAL_SCORES
 
 OUTPUT_KEYS = ("detection_segments", "detection_scores", "detection_classes", "num_detections")
-
-
-def fuse_heatmaps(h_rgb: tf.Tensor, h_flow: tf.Tensor, rgb_weight: float) -> tf.Tensor:
-  """Fuses the two streams' heatmaps as in eq. 6: lambda * H_rgb + (1 - lambda) * H_flow.
-
-  Args:
-    h_rgb: float32 [B, T, C+1] heatmap of the RGB model.
-    h_flow: float32 [B, T, C+1] heatmap of the flow model (same shape).
-    rgb_weight: lambda in [0, 1] (paper 4.2: 0.3).
-
-  Returns:
-    float32 [B, T, C+1], the fused heatmap.
-  """
-  if not 0.0 <= float(rgb_weight) <= 1.0:
-    raise ValueError(f"rgb_weight (lambda) must be in [0, 1], got {rgb_weight}.")
-  h_rgb = tf.convert_to_tensor(h_rgb, tf.float32)
-  h_flow = tf.convert_to_tensor(h_flow, tf.float32)
-  if not h_rgb.shape.is_compatible_with(h_flow.shape):
-    raise ValueError(
-        f"RGB and flow heatmaps must have the same shape [B, T, C+1], got {h_rgb.shape} and "
-        f"{h_flow.shape}.")
-  return rgb_weight * h_rgb + (1.0 - rgb_weight) * h_flow
 
 
 def select_classes(video_scores: tf.Tensor, class_threshold: float) -> tf.Tensor:
@@ -279,7 +259,7 @@ def detect(fused: tf.Tensor,
   """Detections of a batch of videos from their fused heatmaps (paper 3.5).
 
   Args:
-    fused: float32 [B, T, C+1] fused heatmap (`fuse_heatmaps`), channel 0 = background.
+    fused: float32 [B, T, C+1] fused heatmap (`model.two_stream_maps`), channel 0 = background.
     num_segments: int32 [B] real length of each video (later rows are padding).
     video_scores: float32 [B, C] video-level class scores (which classes to localise).
     seconds_per_segment: float32 [B] delta of each video.
@@ -343,33 +323,12 @@ def detect(fused: tf.Tensor,
   }
 
 
-def detect_function(cfg: PredictConfig,
-                    max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS):
-  """`detect` as a tf.function with dynamic batch, time and classes (one trace per cfg).
-
-  The returned function takes (fused [B, T, C+1], num_segments [B] int32, video_scores [B, C],
-  seconds_per_segment [B]) and returns `detect`'s dict.
-  """
-  _check_config(cfg)
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, None], tf.float32, name="fused"),
-      tf.TensorSpec([None], tf.int32, name="num_segments"),
-      tf.TensorSpec([None, None], tf.float32, name="video_scores"),
-      tf.TensorSpec([None], tf.float32, name="seconds_per_segment"),
-  ])
-  def detect_fn(fused, num_segments, video_scores, seconds_per_segment):
-    return detect(fused, num_segments, video_scores, seconds_per_segment, cfg,
-                  max_candidates_per_class)
-
-  return detect_fn
-
-
 def to_results(outputs: Mapping[str, Any],
                video_ids: Sequence[Any],
                class_names: Sequence[str],
                durations: Optional[Sequence[float]] = None) -> Dict[str, List[Dict[str, Any]]]:
-  """Turns `detect`'s outputs into the ActivityNet results dict (SPEC 4, 5).
+  """Turns `detect`'s outputs into the ActivityNet results dict (docs/DESIGN.md "Evaluation",
+  "Commands").
 
   Args:
     outputs: `detect`'s dict, as numpy arrays (tensors are converted).

@@ -1,6 +1,7 @@
 """The self-adaptive action classifier: erasing and Self-Adaptive Pooling (paper 3.3, eq. 2-3).
 
-Erasing (Algorithm 1 lines 14-15; SPEC 3): for every class c the video is labelled with, the
+Erasing (Algorithm 1 lines 14-15; docs/DESIGN.md "Method"): for every class c the video is labelled
+with, the
 segments where H[c, t] > theta_a are removed from the foreground map ReLU(F); the mask carries
 no gradient (it is a thresholding of the current heatmap).
 
@@ -35,7 +36,7 @@ def erasing_keep_mask(heatmaps, labels, threshold):
   """1 where a segment stays for class c, 0 where SSG erases it (Alg. 1 lines 14-15).
 
   heatmaps [B, T, C+1] probabilities, labels [B, C] multi-hot -> keep [B, T, C] float32.
-  Only the classes the video is labelled with are erased (SPEC 3).
+  Only the classes the video is labelled with are erased (docs/DESIGN.md "Method").
   """
   high = ops.cast(ops.stop_gradient(heatmaps)[:, :, 1:] > threshold, "float32")
   return 1.0 - high * ops.expand_dims(labels, 1)

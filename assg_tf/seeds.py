@@ -1,4 +1,4 @@
-"""Initial seeds S = {S_c}, c = 0..C (paper 3.2.1; SPEC 3).
+"""Initial seeds S = {S_c}, c = 0..C (paper 3.2.1; docs/DESIGN.md "Method").
 
 Foreground seeds (c >= 1): for each class a video is labelled with, the segments whose
 normalised CAS (`cas.localization_map`) exceeds a high threshold: "the sparse and high reliable
@@ -10,7 +10,8 @@ We find shot changes in the features themselves: a boundary between snippets t a
 shot change when ||x_{t+1} - x_t|| exceeds `shot_change_ratio` times the video's median
 neighbour distance. Of the two snippets at the boundary we take the one with the lower CAS
 attention as the seed (the boundary often is an action's start or end, and only one side of
-it is background). SPEC 3 adds the `bg_seed_fraction` lowest-attention segments of each video.
+it is background). The paper preset (docs/DESIGN.md "Method") adds the `bg_seed_fraction`
+lowest-attention segments of each video.
 Background seeds never overlap foreground seeds.
 
 The "probability" rules (`CASConfig.maps="probability"`, `bg_seed_rule="probability"`; our
@@ -23,8 +24,8 @@ segments. The absent classes show, in each video, what "no action of this class"
 labelled-class probability above most of them is evidence of the class, however small it is in
 absolute terms (the weak parts of an action score about 0.01, the background below 0.001;
 docs/RESULTS.md). Shot changes are not used: an action's own shot starts at its first
-snippet, so one side of every boundary shot change is action (measured: the paper rule labelled
-about 15 % of action snippets as background, docs/RESULTS.md).
+snippet, so one side of every boundary shot change is action (docs/RESULTS.md measures what the
+paper rule labels background).
 
 With both streams trained, their seeds are joined (`join_streams`, `CASConfig.joint_seeds`;
 our departure, docs/DESIGN.md "Seeds"): both streams train on the same seeds, foreground where
@@ -41,16 +42,15 @@ can be given instead (`--seeds_file`). `attach_seeds` joins them to a tf.data pi
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf
 
 from assg_tf import cas
 from assg_tf import config as config_lib
-from assg_tf import evaluation
+from assg_tf import run_dir
 
 _CHANNELS_KEY = "__num_channels__"
 
@@ -147,6 +147,15 @@ def to_coordinates(dense: np.ndarray) -> np.ndarray:
   return np.argwhere(np.asarray(dense) > 0.5).astype(np.int32).reshape(-1, 2)
 
 
+def to_dense(coordinates: np.ndarray, length: int, num_channels: int) -> np.ndarray:
+  """int [K, 2] (segment, channel) coordinates -> float32 [T, C+1] seeds in {0, 1} (the
+  inverse of `to_coordinates`; `attach_seeds` does the same inside a tf.data pipeline)."""
+  dense = np.zeros([length, num_channels], np.float32)
+  coordinates = np.asarray(coordinates, np.int64).reshape(-1, 2)
+  dense[coordinates[:, 0], coordinates[:, 1]] = 1.0
+  return dense
+
+
 def join_dense(dense: np.ndarray) -> np.ndarray:
   """[S, T, C+1] seeds of S streams -> [T, C+1] seeds of all: a snippet is a foreground seed of
   a class when it is one in any stream, a background seed when it is one in every stream and no
@@ -165,9 +174,7 @@ def join_streams(per_stream: Dict[str, Dict[str, np.ndarray]],
   joined = {}
   for video in streams[0]:  # once per training video at seed time: not a training hot path
     length = 1 + max((int(s[video][:, 0].max()) for s in streams if len(s[video])), default=-1)
-    dense = np.zeros([len(streams), length, num_channels], np.float32)
-    for k, s in enumerate(streams):
-      dense[k, s[video][:, 0], s[video][:, 1]] = 1.0
+    dense = np.stack([to_dense(s[video], length, num_channels) for s in streams])
     joined[video] = to_coordinates(join_dense(dense))
   return joined
 
@@ -176,20 +183,11 @@ def save_seeds(path: str, seeds: Dict[str, np.ndarray], num_channels: int) -> No
   """Writes {video_id: int32 [K, 2] coordinates} atomically as an .npz file."""
   if _CHANNELS_KEY in seeds:
     raise ValueError(f"{_CHANNELS_KEY!r} is reserved and cannot be a video id")
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-  try:
-    evaluation.chmod_like_open(fd)
-    with os.fdopen(fd, "wb") as f:
+  with run_dir.atomic_path(path, suffix=".npz") as tmp:
+    with open(tmp, "wb") as f:
       np.savez_compressed(f, **{k: np.asarray(v, np.int32).reshape(-1, 2)
                                 for k, v in seeds.items()},
                           **{_CHANNELS_KEY: np.int32(num_channels)})
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def load_seeds(path: str, num_channels: int) -> Dict[str, np.ndarray]:

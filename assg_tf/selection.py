@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from assg_tf import config as config_lib
-from assg_tf import evaluation
+from assg_tf import run_dir
 
 # The grid swept by default: every combination, the run's own settings first.
 GRID: Dict[str, Tuple] = {
@@ -75,8 +74,6 @@ def write_flagfile(path: str, chosen: config_lib.PredictConfig,
              for settings, value in sorted(table, key=lambda r: -r[1]))]
   for name in names:
     lines.append(f"--{flag_of[name]}={getattr(chosen, name)}")
-  evaluation.write_text(path, "\n".join(lines) + "\n")
+  run_dir.write_text(path, "\n".join(lines) + "\n")
 
 
-def chosen_path(model_dir: str) -> str:
-  return os.path.join(model_dir, "selected.flags")

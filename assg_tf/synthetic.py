@@ -1,4 +1,4 @@
-"""Synthetic two-stream videos with the structure ASSG attacks (SPEC section 2).
+"""Synthetic two-stream videos with the structure ASSG attacks (docs/DESIGN.md "Data").
 
 Real I3D features are not reachable here, so the project runs end to end on synthetic features
 that reproduce the phenomenon of the paper (sections 1 and 3): an action instance has a short
@@ -80,20 +80,20 @@ import csv
 import dataclasses
 import json
 import os
-import tempfile
 import zlib
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from assg_tf import evaluation
+from assg_tf import run_dir
+from assg_tf.config import STREAMS
 
 _DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 THUMOS_DIR = os.path.join(_DATA_DIR, "thumos14")
 ANET_DIR = os.path.join(_DATA_DIR, "activitynet13")
 SPLITS = ("train", "test")
 LAYOUTS = ("thumos", "anet", "random")
-STREAMS = ("rgb", "flow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -531,22 +531,15 @@ def generate_split(spec, split: str) -> Iterator[Dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The per-video on-disk layout (SPEC section 2), so the real-layout readers run on synthetic data.
+# The per-video on-disk layout (docs/DESIGN.md "Data"), so the real-layout readers run on synthetic
+# data.
 
 
 def _atomic_write(path: str, write) -> None:
-  folder = os.path.dirname(path)
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-  try:
-    evaluation.chmod_like_open(fd)
-    with os.fdopen(fd, "wb") as f:
+  """`write(binary file)`, atomically (`run_dir.atomic_path`)."""
+  with run_dir.atomic_path(path) as tmp:
+    with open(tmp, "wb") as f:
       write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
@@ -554,15 +547,13 @@ def _save_npy(path: str, array: np.ndarray) -> None:
 
 
 def write_per_video_layout(spec, out_dir: str, joint: bool = False) -> None:
-  """Writes both splits in the per-video layout of SPEC section 2 under `out_dir`.
+  """Writes both splits in the per-video layout of docs/DESIGN.md "Data" under `out_dir`.
 
   `features/{train,test}/{rgb,flow}/<video>.npy` float32 [T, D] (or, when `joint`,
   `features/{train,test}/<video>.npy` [T, 2D], rgb first), `gt.json` ({"database": ...}, subsets
   train / test, Ambiguous segments labelled "Ambiguous"), `split_train.txt`, `split_test.txt`.
   Every file is written atomically.
   """
-  from assg_tf import input_pipeline  # pylint: disable=g-import-not-at-top (TensorFlow)
-
   spec = _spec(spec)
   names = class_names(spec)
   database: Dict[str, Any] = {}
@@ -577,7 +568,7 @@ def write_per_video_layout(spec, out_dir: str, joint: bool = False) -> None:
       else:
         for stream in STREAMS:
           _save_npy(os.path.join(folder, stream, f"{video_id}.npy"), example[stream])
-      database.update(input_pipeline.ground_truth_database([example], names, split))
+      database.update(evaluation.ground_truth_database([example], names, split))
       video_ids.append(video_id)
     _atomic_write(os.path.join(out_dir, f"split_{split}.txt"),
                   lambda f, ids=video_ids: f.write("".join(v + "\n" for v in ids).encode()))

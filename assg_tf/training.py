@@ -1,7 +1,8 @@
-"""Training loops: the CAS seed network, then ASSG (paper 3.4, Algorithm 1).
+"""The training loop and the replica steps of the CAS seed network and ASSG (paper 3.4, Alg. 1).
 
-Each stage (the CAS network of a stream, the SSG or ASSG network of a stream) is one custom
-GradientTape loop under the tf.distribute strategy created by `distribute.create_strategy`:
+Each stage (the CAS network of a stream, the SSG or ASSG network of a stream; wired to the data
+in `stages.py`) is one custom GradientTape loop (`run_stage`) under the tf.distribute strategy
+created by `distribute.create_strategy`:
 
 * CAS (paper 3.2.1): classification loss (eq. 5) on the attention-pooled T-CAS plus STPN's
   attention sparsity.
@@ -30,7 +31,6 @@ import time
 from typing import Callable, Dict, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -38,6 +38,7 @@ from assg_tf import config as config_lib
 from assg_tf import distribute
 from assg_tf import growing
 from assg_tf import losses
+from assg_tf import run_dir
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -58,12 +59,12 @@ def _restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoin
 
 
 def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_size: int,
-                     feature_slice):
-  """The CAS network's update on one replica's share of a batch."""
+                     channels: slice):
+  """The CAS network's update on one replica's share of a batch; `channels` selects the
+  network's stream in the joint features (`config.stream_slice`)."""
 
   def step(batch):
-    lo, hi = feature_slice
-    x, mask, labels = batch["features"][..., lo:hi], batch["mask"], batch["labels"]
+    x, mask, labels = batch["features"][..., channels], batch["mask"], batch["labels"]
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)
       per_video = losses.video_loss(cfg.loss)(out["video_logits"], labels)
@@ -78,8 +79,9 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
 
 
 def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.ModelConfig,
-                      global_batch_size: int, feature_slice, with_classifier: bool):
-  """One iteration of Algorithm 1 on one replica's share of a batch."""
+                      global_batch_size: int, channels: slice, with_classifier: bool):
+  """One iteration of Algorithm 1 on one replica's share of a batch (`channels` as in
+  `cas_replica_step`)."""
   seeding_loss = {"paper": losses.seeding_loss,
                   "balanced": losses.balanced_seeding_loss}[cfg.seeding_loss]
   theta_fg = tf.constant(cfg.growing_threshold_fg, tf.float32)
@@ -91,8 +93,7 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
     return losses.replica_mean(per_video, global_batch_size)
 
   def step(batch):
-    lo, hi = feature_slice
-    x, mask, labels, seeds = (batch["features"][..., lo:hi], batch["mask"], batch["labels"],
+    x, mask, labels, seeds = (batch["features"][..., channels], batch["mask"], batch["labels"],
                               batch["seeds"])
     length = tf.reduce_sum(mask, axis=1)
     with tf.GradientTape() as tape:
@@ -138,7 +139,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
   held-out training videos) logged to TensorBoard.
   """
   config_lib.validate(train_cfg)
-  ckpt_dir = os.path.join(workdir, "checkpoints", name)
+  ckpt_dir = run_dir.checkpoints_dir(workdir, name)
   with strategy.scope():
     for opt in optimizers.values():
       opt.build(net.trainable_variables)
@@ -169,7 +170,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in per_replica.items()}
 
-  writer = (tf.summary.create_file_writer(os.path.join(workdir, "logs", name)) if chief
+  writer = (tf.summary.create_file_writer(run_dir.logs_dir(workdir, name)) if chief
             else tf.summary.create_noop_writer())
   if not chief:
     validate = None  # its score would only be logged, and only the chief logs
@@ -196,105 +197,3 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
         if not chief:
           tf.io.gfile.rmtree(save_dir)
   return step
-
-
-# The stages, wired to the data. `train.py` calls these in order.
-
-
-def _slice(info, stream):
-  from assg_tf import model as model_lib
-  return model_lib.stream_slices(info.rgb_dim, info.rgb_dim + info.flow_dim)[stream]
-
-
-def feature_statistics(train_examples: tf.data.Dataset, stream: str):
-  """Per-channel mean and standard deviation of one stream over every snippet of the training
-  videos (one pass, float64 sums): what `layers.FeatureStandardization` subtracts and divides."""
-  total, squares, count = 0.0, 0.0, 0
-  for example in train_examples.as_numpy_iterator():
-    x = np.asarray(example[stream], np.float64)
-    total, squares, count = total + x.sum(0), squares + (x ** 2).sum(0), count + len(x)
-  if not count:
-    raise ValueError("feature_statistics: the training split has no snippets")
-  mean = total / count
-  return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
-
-
-def _standardize(net, cfg: config_lib.Config, train_examples, stream: str):
-  """Fills the network's standardisation from the training videos (before step 0; a resumed
-  stage restores it from the checkpoint instead)."""
-  if cfg.data.standardize:
-    net.standardize.set_statistics(*feature_statistics(train_examples, stream))
-
-
-def train_cas(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
-              stream: str, validate_fn: Optional[Callable] = None):
-  """Trains (or resumes) the CAS seed network of one stream (paper 3.2.1)."""
-  from assg_tf import input_pipeline, model as model_lib
-  config_lib.validate(cfg)
-  lo, hi = _slice(info, stream)
-  with strategy.scope():
-    net = model_lib.build_net("cas", len(info.class_names), hi - lo, cfg, name=f"cas_{stream}")
-    _standardize(net, cfg, train_examples, stream)
-    optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
-  step = cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size, (lo, hi))
-  make = lambda start: input_pipeline.train_dataset(
-      train_examples, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
-      shuffle_buffer=cfg.data.shuffle_buffer)
-  validate = (lambda: validate_fn({stream: net})) if validate_fn else None
-  run_stage(f"cas_{stream}", net, {"optimizer": optimizer}, step, make, cfg.cas.steps,
-            cfg.train, strategy, cfg.model_dir, validate)
-  return net
-
-
-def compute_seeds(cas_net, train_examples: tf.data.Dataset, cfg: config_lib.Config, info,
-                  stream: str) -> Dict[str, "np.ndarray"]:
-  """Initial seeds of every training video at full length: {video_id: [K, 2] coordinates}."""
-  from assg_tf import input_pipeline, seeds as seeds_lib
-  lo, hi = _slice(info, stream)
-  seeds = {}
-  for batch in input_pipeline.eval_dataset(train_examples, cfg.data.batch_size):
-    x, mask = batch["features"][..., lo:hi], batch["mask"]
-    dense = seeds_lib.initial_seeds(x, cas_net(x, mask, training=False), mask,
-                                    batch["labels"], cfg.cas).numpy()
-    for video, length, video_seeds in zip(batch["video_id"].numpy(),
-                                          batch["num_segments"].numpy(), dense):
-      seeds[video.decode()] = seeds_lib.to_coordinates(video_seeds[:length])
-  return seeds
-
-
-def train_assg(cfg: config_lib.Config, strategy, info, train_examples: tf.data.Dataset,
-               seeds: Dict[str, "np.ndarray"], stream: str, variant: str,
-               validate_fn: Optional[Callable] = None):
-  """Trains (or resumes) the SSG or ASSG network of one stream from its seeds (Algorithm 1)."""
-  from assg_tf import input_pipeline, model as model_lib, seeds as seeds_lib
-  config_lib.validate(cfg)
-  lo, hi = _slice(info, stream)
-  num_classes = len(info.class_names)
-  with strategy.scope():
-    net = model_lib.build_net(variant, num_classes, hi - lo, cfg, name=f"{variant}_{stream}")
-    _standardize(net, cfg, train_examples, stream)
-    seed_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
-    class_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
-  step = assg_replica_step(net, seed_optimizer, class_optimizer, cfg.model, cfg.data.batch_size,
-                           (lo, hi), with_classifier=(variant == "assg"))
-  with_seeds = seeds_lib.attach_seeds(train_examples, seeds, num_classes + 1)
-  make = lambda start: input_pipeline.train_dataset(
-      with_seeds, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
-      extra_sequence_keys=("seeds",), shuffle_buffer=cfg.data.shuffle_buffer)
-  validate = (lambda: validate_fn({stream: net})) if validate_fn else None
-  optimizers = {"seed_optimizer": seed_optimizer, "class_optimizer": class_optimizer}
-  run_stage(f"{variant}_{stream}", net, optimizers, step, make, cfg.train.steps, cfg.train,
-            strategy, cfg.model_dir, validate)
-  return net
-
-
-def save_keras(net: keras.Model, path: str) -> None:
-  """Saves a trained network as a .keras file atomically (temporary file, then rename)."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path[:-len(".keras")] + ".tmp.keras"
-  try:
-    net.save(tmp)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)

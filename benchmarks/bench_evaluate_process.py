@@ -1,4 +1,5 @@
-"""Whole-process cost of `python -m assg_tf.evaluate`: wall time and peak memory (SPEC 8, 9).
+"""Whole-process cost of `python -m assg_tf.evaluate`: wall time and peak memory (docs/DESIGN.md
+"Figures", "Pitfalls").
 
     python benchmarks/bench_evaluate_process.py [--repeats=3] [--case=thumos14_test]
 

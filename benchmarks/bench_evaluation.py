@@ -1,10 +1,12 @@
-"""Evaluation time of `assg_tf.evaluation` against a straightforward per-prediction loop (SPEC 8).
+"""Evaluation time of `assg_tf.evaluation` against a straightforward per-prediction loop
+(docs/DESIGN.md "Figures").
 
     python benchmarks/bench_evaluation.py [--repeats=3] [--num_predictions=100000]
 
 Times, on the same inputs, (a) reading the JSON objects into arrays, (b) the vectorised
 `evaluate_detection`, and (c) `reference_map` below, a plain Python loop over the predictions
-of the same algorithm (SPEC section 4), and checks that both give the same per-class AP.
+of the same algorithm (docs/DESIGN.md "Evaluation"), and checks that both give the same per-class
+AP.
 Inputs: the THUMOS'14 and ActivityNet fixtures of tests/fixtures/eval, and a synthetic
 THUMOS'14-sized case (213 videos, 20 classes, ~3,400 ground truth segments, 100,000
 predictions). Goal: under one second each.

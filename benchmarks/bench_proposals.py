@@ -63,7 +63,12 @@ def main(argv):
   for selection, class_threshold in (("typical", PredictConfig().class_threshold),
                                      ("all classes", 0.0)):
     cfg = dataclasses.replace(PredictConfig(), class_threshold=class_threshold)
-    fn = proposals.detect_function(cfg)
+    # `proposals.detect` traced once for every batch, T and C (as in the SavedModel).
+    fn = tf.function(lambda f, n, s, d, cfg=cfg: proposals.detect(f, n, s, d, cfg),
+                     input_signature=[tf.TensorSpec([None, None, None], tf.float32),
+                                      tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([None, None], tf.float32),
+                                      tf.TensorSpec([None], tf.float32)])
     for num_classes, name in ((20, "THUMOS"), (200, "ActivityNet")):
       for length in (int(x) for x in _LENGTHS.value):
         for batch in (1, 8):

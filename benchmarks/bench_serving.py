@@ -1,4 +1,5 @@
-r"""Serving latency of the exported SavedModel (SPEC 8: "Serving latency of the SavedModel for
+r"""Serving latency of the exported SavedModel (docs/DESIGN.md "Figures": "Serving latency of the
+SavedModel for
 one 400-segment video and for a batch").
 
     python benchmarks/bench_serving.py [--model_dir=OUT] [--repeats=20]
@@ -36,11 +37,11 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from assg_tf import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
-from assg_tf import export  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
-from assg_tf import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import model as model_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import proposals  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import run_dir  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import serving  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_string("model_dir", None, "A trained run to benchmark (default: random nets of "
                     "THUMOS'14 size).")
@@ -79,21 +80,20 @@ def _random_nets(cfg, num_classes: int, dim: int):
 def main(argv):
   del argv
   if FLAGS.model_dir:
-    run = export.read_run(FLAGS.model_dir)
-    cfg = export.config_from_dict(run["config"])
-    info = export.run_info(run)
-    nets = export.load_nets(FLAGS.model_dir, "assg", run["streams"])
-    delta = float(run["seconds_per_segment"])
+    run = run_dir.read_run(FLAGS.model_dir)
+    cfg, info = run.config, run.info
+    nets = run_dir.load_nets(FLAGS.model_dir, "assg", run.streams)
+    score_nets = run_dir.load_score_nets(FLAGS.model_dir, cfg, run.streams)
     source = f"trained run {FLAGS.model_dir}"
   else:
-    cfg = config_lib.Config()
-    info = input_pipeline.DatasetInfo(tuple(f"class_{i:02d}" for i in range(20)), 1024, 1024,
-                                      None)
-    nets = _random_nets(cfg, len(info.class_names), 1024)
-    delta = 0.64
+    # Random ASSG networks only: their own class scores (the default takes the CAS networks').
+    cfg = config_lib.Config(predict=config_lib.PredictConfig(video_scores="own"))
+    info = config_lib.DatasetInfo(tuple(f"class_{i:02d}" for i in range(20)), 1024, 1024,
+                                  seconds_per_segment=0.64)
+    nets, score_nets = _random_nets(cfg, info.num_classes, 1024), None
     source = "random nets, rgb/flow 1024 + 1024, hidden 512, 20 classes"
-  dim = info.rgb_dim + info.flow_dim
-  predictor = inference.Predictor(nets, info.rgb_dim, dim, cfg.predict)
+  dim, delta = info.feature_dim, info.seconds_per_segment
+  predictor = inference.Predictor(nets, info, cfg.predict, score_nets=score_nets)
   heatmaps_only = tf.function(
       lambda x, n: model_lib.two_stream_maps(
           nets, x, tf.sequence_mask(n, tf.shape(x)[1], dtype=tf.float32), info.rgb_dim,
@@ -101,10 +101,14 @@ def main(argv):
       input_signature=[tf.TensorSpec([None, None, dim], tf.float32),
                        tf.TensorSpec([None], tf.int32)])
 
-  detect = proposals.detect_function(cfg.predict)
+  detect = tf.function(lambda f, n, s, d: proposals.detect(f, n, s, d, cfg.predict),
+                       input_signature=[tf.TensorSpec([None, None, None], tf.float32),
+                                        tf.TensorSpec([None], tf.int32),
+                                        tf.TensorSpec([None, None], tf.float32),
+                                        tf.TensorSpec([None], tf.float32)])
 
   with tempfile.TemporaryDirectory() as tmp:
-    path = export.export_saved_model(nets, info, cfg, tmp, delta)
+    path = serving.export_saved_model(nets, info, cfg, tmp, score_nets=score_nets)
     serve = tf.saved_model.load(path).signatures["serving_default"]
     rng = np.random.default_rng(1)
     cases = {

@@ -34,13 +34,11 @@ def main(argv):
   truth = np.array([e - s for x in runner.test.as_numpy_iterator() for s, e in x["segments"]])
   print(f"{FLAGS.regime or FLAGS.spec}, seed {seed}: true instances, median "
         f"{np.median(truth):.1f} s")
-  feature_dim = runner.info.rgb_dim + runner.info.flow_dim
   for preset, network in (("paper", "stpn"), ("ours", "mil")):
     cfg, nets = runner.provider(experiments.Row("CAS", "cas", preset))
     for score in ("mean", "contrast"):
       predictor = inference.Predictor(
-          nets, runner.info.rgb_dim, feature_dim,
-          dataclasses.replace(cfg.predict, proposal_score=score), score_nets=nets)
+          nets, runner.info, dataclasses.replace(cfg.predict, proposal_score=score), score_nets=nets)
       results, _, _, _ = predictor.predict_dataset(
           input_pipeline.eval_dataset(runner.test, base.data.batch_size),
           runner.info.class_names)

@@ -50,11 +50,9 @@ import numpy as np
 from absl import app, flags, logging
 
 from assg_tf import config as config_lib
-from assg_tf import diagnostics, distribute, evaluation, inference, selection, synthetic
-from assg_tf import training
+from assg_tf import diagnostics, distribute, inference, run_dir, selection, stages, synthetic
 from assg_tf import flags as assg_flags
 from assg_tf import seeds as seeds_lib
-from assg_tf import train as train_lib
 
 EXPERIMENTS = ("table2", "providers", "table1", "figure4", "background",
                "bgseeds")  # `all`: this order
@@ -149,8 +147,8 @@ class Runner:
       t0, nets = time.time(), {}
       for stream in cfg.streams:
         self._stage_seed()
-        nets[stream] = training.train_cas(cfg, self.strategy, self.info, self.train, stream)
-      train_lib.load_or_compute_seeds(cfg, nets, self.train, self.info)  # as train.py
+        nets[stream] = stages.train_cas(cfg, self.strategy, self.info, self.train, stream)
+      stages.load_or_compute_seeds(cfg, nets, self.train, self.info)  # as train.py
       self.cas_nets[model_dir] = nets
       self.cas_seconds[model_dir] = time.time() - t0
     return cfg, self.cas_nets[model_dir]
@@ -160,7 +158,7 @@ class Runner:
     ["own_classification_mAP", "diagnostics"]}."""
     cfg, cas_nets = self.provider(row)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **row.model))
-    seeds_dir = os.path.join(cfg.model_dir, "seeds")
+    provider_dir = cfg.model_dir  # the row's seeds: run_dir.seeds_path(provider_dir, stream)
     if row.variant != "cas":
       cfg = dataclasses.replace(cfg, model_dir=os.path.join(
           cfg.model_dir, f"{row.variant}-{_digest(cfg.data, cfg.model, cfg.train)}"))
@@ -173,38 +171,36 @@ class Runner:
     if row.variant != "cas":
       nets = {}
       for stream in cfg.streams:
-        seeds = seeds_lib.load_seeds(os.path.join(seeds_dir, f"{stream}.npz"),
-                                     len(self.info.class_names) + 1)
+        seeds = seeds_lib.load_seeds(run_dir.seeds_path(provider_dir, stream),
+                                     self.info.channels)
         self._stage_seed()
-        nets[stream] = training.train_assg(cfg, self.strategy, self.info, self.train, seeds,
+        nets[stream] = stages.train_assg(cfg, self.strategy, self.info, self.train, seeds,
                                            stream, row.variant)
     # Training time of the row's own networks (the CAS row: the provider and its seeds).
     result = {"seconds": (time.time() - t0 if row.variant != "cas"
                           else self.cas_seconds[cfg.model_dir])}
-    feature_dim = self.info.rgb_dim + self.info.flow_dim
     predict = cfg.predict
     if row.variant == "ssg":  # SSG trains no classifier: CAS+SSG takes the CAS's classes
       predict = dataclasses.replace(predict, video_scores="cas")
-    make = lambda pc: inference.Predictor(nets, self.info.rgb_dim, feature_dim, pc,
-                                          score_nets=cas_nets)
+    make = lambda pc: inference.Predictor(nets, self.info, pc, score_nets=cas_nets)
     result["validation"] = []
     has_validation = next(iter(self.validation), None) is not None
     if predict.select_on_validation and has_validation:  # as train.py: held-out videos
       predict, result["validation"] = selection.select(
-          lambda pc: train_lib.evaluate_predictor(make(pc), self.validation,
+          lambda pc: stages.evaluate_predictor(make(pc), self.validation,
                                                   self.info.class_names, "validation",
                                                   cfg)["average_mAP"], predict)
     result["predict"] = {k: getattr(predict, k) for k in selection.GRID}
-    result["test"] = train_lib.evaluate_predictor(make(predict), self.test,
+    result["test"] = stages.evaluate_predictor(make(predict), self.test,
                                                   self.info.class_names, "test", cfg)
     if row.variant == "assg":  # the adversarial classifier's own video scores
       own = dataclasses.replace(predict, video_scores="own")
-      result["own_classification_mAP"] = train_lib.evaluate_predictor(
+      result["own_classification_mAP"] = stages.evaluate_predictor(
           make(own), self.test, self.info.class_names, "test", cfg)["classification_mAP"]
     if row.variant != "cas":
       result["diagnostics"] = diagnostics.seeds_and_growth(
-          self.spec, cfg, {row.variant: nets}, seeds_dir)
-    evaluation.write_json(done, result)
+          self.spec, cfg, {row.variant: nets}, provider_dir)
+    run_dir.write_json(done, result)
     print(f"  seed {self.seed} {row.name}: trained in {result['seconds']:.0f} s, test avg mAP "
           f"{100 * result['test']['average_mAP']:.1f}", flush=True)
     return result
@@ -354,7 +350,7 @@ def main(argv):
     result = run_experiment(experiment, runners, regime, base)
     result["wall_seconds"] = time.time() - t0
     stem = os.path.join(FLAGS.output_dir, f"{experiment}_{regime}")
-    evaluation.write_json(stem + ".json", result)
+    run_dir.write_json(stem + ".json", result)
     plot(result, stem + ".png")
     print(format_table(result), flush=True)
     print(format_diagnostics(result), flush=True)

@@ -6,7 +6,7 @@ r"""CAS vs CAS+SSG vs ASSG on the synthetic regimes (paper Table 2), with diagno
 
 Each seed generates the synthetic dataset with that seed (features, and layouts of the random
 regime) and trains the CAS network, SSG and ASSG on both streams from scratch
-(`train.train_and_evaluate` on in-memory splits: no tfds preparation). Test-split mAP per tIoU
+(`stages.train_and_evaluate` on in-memory splits: no tfds preparation). Test-split mAP per tIoU
 is printed per seed and as mean ± standard deviation over seeds. Nothing is tuned on it.
 
 Because synthetic videos come with their hidden structure (instances, discriminative cores,
@@ -25,11 +25,10 @@ import tempfile
 import time
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
-from assg_tf import diagnostics, distribute, evaluation, synthetic
+from assg_tf import diagnostics, distribute, evaluation, run_dir, stages, synthetic
 from assg_tf import flags as assg_flags
-from assg_tf import train as train_lib
 
 flags.DEFINE_string("spec", "synthetic", "Synthetic spec: synthetic, synthetic_thumos, "
                     "synthetic_anet.")
@@ -59,13 +58,13 @@ def main(argv):
                               data=dataclasses.replace(base.data, seed=seed))
     train, _, test, info = diagnostics.in_memory_splits(spec)
     t0 = time.time()
-    nets, metrics = train_lib.train_and_evaluate(cfg, strategy, train, None, test, info)
+    nets, metrics = stages.train_and_evaluate(cfg, strategy, train, None, test, info)
     metrics["seconds"] = time.time() - t0
     metrics["diagnostics"] = diagnostics.seeds_and_growth(
-        spec, cfg, nets, os.path.join(cfg.model_dir, "seeds"))
+        spec, cfg, nets, cfg.model_dir)
     runs.append(metrics)
     print(f"\n{FLAGS.spec} seed {seed} ({metrics['seconds']:.0f} s)\n"
-          + train_lib.format_table(metrics), flush=True)
+          + evaluation.format_variants_table(metrics), flush=True)
     print(json.dumps(metrics["diagnostics"], indent=1), flush=True)
 
   summary = {"spec": FLAGS.spec, "seeds": [int(s) for s in FLAGS.seeds],
@@ -81,9 +80,8 @@ def main(argv):
     cells = "  ".join(f"{m:5.1f}±{s:3.1f}" for m, s in zip(per_tiou.mean(0), per_tiou.std(0)))
     print(f"{variant:>5}  {cells}  avg {avg.mean():5.1f}±{avg.std():3.1f}")
   if FLAGS.output:
-    evaluation.write_json(FLAGS.output, summary)
+    run_dir.write_json(FLAGS.output, summary)
 
 
 if __name__ == "__main__":
-  assg_flags.define_flags()
-  app.run(main)
+  assg_flags.run_command(main, assg_flags.define_flags)

@@ -45,3 +45,23 @@ def test_datasets_are_the_wtal_builder_configs():
   from assg_tf.datasets.wtal import wtal_dataset_builder
   names = tuple(c.name for c in wtal_dataset_builder.Builder.BUILDER_CONFIGS)
   assert names == config_lib.DATASETS
+
+
+def test_config_round_trips_through_json():
+  import json  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.Config(predict=config_lib.PredictConfig(proposal_thresholds=(0.2, 0.5)),
+                          variants=("cas", "assg"))
+  raw = json.loads(json.dumps(dataclasses.asdict(cfg)))
+  assert config_lib.from_dict(raw) == cfg
+  assert config_lib.from_dict({"data": {"unknown": 1}, "old_key": 2}) == config_lib.Config()
+
+
+def test_dataset_info_and_stream_slices():
+  info = config_lib.DatasetInfo(("a", "b", "c"), rgb_dim=4, flow_dim=6)
+  assert (info.num_classes, info.channels, info.feature_dim) == (3, 4, 10)
+  assert [info.stream_dim(s) for s in config_lib.STREAMS] == [4, 6]
+  joint = list(range(10))
+  assert joint[config_lib.stream_slice("rgb", 4)] == [0, 1, 2, 3]
+  assert joint[config_lib.stream_slice("flow", 4)] == [4, 5, 6, 7, 8, 9]
+  with pytest.raises(ValueError, match="stream='depth'"):
+    config_lib.stream_slice("depth", 4)

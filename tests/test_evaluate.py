@@ -127,7 +127,8 @@ def test_a_file_named_like_a_benchmark_wins(tmp_path):
 
 
 def test_evaluate_imports_neither_tensorflow_nor_keras(tmp_path):
-  """SPEC 9: the numpy-only command must not pay for TensorFlow (checked by -X importtime)."""
+  """docs/DESIGN.md "Pitfalls": the numpy-only command must not pay for TensorFlow (checked by -X
+  importtime)."""
   case = EXPECTED["thumos14_test"]
   proc = subprocess.run(
       [sys.executable, "-X", "importtime", "-m", "assg_tf.evaluate",

@@ -262,16 +262,34 @@ def test_write_predictions_round_trip_and_atomic(tmp_path):
   assert os.listdir(tmp_path / "out") == ["pred.json"]
 
 
-def test_ground_truth_database_round_trip():
-  db = ev.ground_truth_database(
-      ["v1", "v2"], [np.array([[0, 1], [2, 3]]), np.zeros((0, 2))], [[1, 0], []],
-      class_names=["a", "b"], durations=[10, 20], ambiguous=[np.zeros((0, 2)), [[5, 6]]])
-  gt = ev.load_ground_truth(db, subset="test", class_names=["a", "b"])
-  assert gt.video_ids == ("v1", "v2")
-  np.testing.assert_array_equal(gt.labels, [1, 0])
-  np.testing.assert_array_equal(gt.segments, [[0, 1], [2, 3]])
-  np.testing.assert_array_equal(gt.ambiguous_video, [1])
-  np.testing.assert_array_equal(gt.durations, [10, 20])
+def test_ground_truth_database():
+  example = {
+      "video_id": b"video_test_0000004", "duration": np.float32(33.83),
+      "segments": np.array([[0.2, 1.1], [11.4, 12.2], [1.0, 1.5]], np.float32),
+      "segment_labels": np.array([5, 5, 6], np.int64),
+      "ambiguous": np.array([[3.0, 4.5]], np.float32),
+  }
+  names = ["class_%d" % i for i in range(5)] + ["CricketBowling", "CricketShot"]
+  database = ev.ground_truth_database([example], names, "test")
+  assert database == {
+      "video_test_0000004": {
+          "subset": "test", "duration": 33.83,
+          "annotations": [
+              {"label": "CricketBowling", "segment": [0.2, 1.1]},
+              {"label": "CricketBowling", "segment": [11.4, 12.2]},
+              {"label": "CricketShot", "segment": [1.0, 1.5]},
+              {"label": "Ambiguous", "segment": [3.0, 4.5]},
+          ]}}
+  with pytest.raises(ValueError, match="segment label 20 is not a class id"):
+    ev.ground_truth_database(
+        [dict(example, segment_labels=np.array([5, 5, 20]))], names, "test")
+  with pytest.raises(ValueError, match="video_test_0000004 appears twice"):
+    ev.ground_truth_database([example, example], names, "test")
+
+
+  gt = ev.load_ground_truth({"database": database}, subset="test", class_names=names)
+  np.testing.assert_array_equal(gt.labels, [5, 5, 6])
+  np.testing.assert_array_equal(gt.ambiguous_video, [0])
 
 
 # Bad input.
@@ -348,18 +366,6 @@ def test_bad_thresholds():
   gt = ev.load_ground_truth(gt_dict({"v1": [("a", 0, 1)]}))
   with pytest.raises(ValueError, match=r"tiou_thresholds: .* in \(0, 1\], got \[0.0, 0.5\]"):
     ev.evaluate_detection(gt, ev.load_predictions({"results": {}}), [0.0, 0.5])
-
-
-@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
-def test_write_json_gives_the_file_the_umask_mode(tmp_path, mask):
-  """Atomic writes used to leave mkstemp's 0600 whatever the umask."""
-  old = os.umask(mask)
-  try:
-    assert ev.umask() == mask
-    ev.write_json(tmp_path / "m.json", {"a": 1})
-  finally:
-    os.umask(old)
-  assert os.stat(tmp_path / "m.json").st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_check_predictions_counts_unknown_videos_negative_starts_and_zero_lengths():

@@ -1,4 +1,5 @@
-"""Tests of assg_tf.features: every layout of SPEC section 2 and every bad input of SPEC 7."""
+"""Tests of assg_tf.features: every layout of docs/DESIGN.md "Data" and every bad input of
+docs/DESIGN.md "Bad input"."""
 import dataclasses
 import json
 import os

@@ -10,6 +10,7 @@ from assg_tf import inference, model as model_lib
 CFG = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=8),
                         predict=config_lib.PredictConfig(video_scores="own"),
                         cas=config_lib.CASConfig(hidden_dim=8, attention_dim=4))
+INFO = config_lib.DatasetInfo(("a", "b", "c"), rgb_dim=4, flow_dim=5)
 
 
 def _nets(kind):
@@ -25,10 +26,10 @@ def _inputs(batch=2, length=20):
 def test_video_scores_come_from_the_cas_networks_when_asked():
   assg, cas = _nets("assg"), _nets("cas")
   features, lengths, deltas = _inputs()
-  own = inference.Predictor(assg, 4, 9, CFG.predict).forward(features, lengths, deltas)
+  own = inference.Predictor(assg, INFO, CFG.predict).forward(features, lengths, deltas)
   cfg = dataclasses.replace(CFG.predict, video_scores="cas")
-  mixed = inference.Predictor(assg, 4, 9, cfg, score_nets=cas).forward(features, lengths, deltas)
-  cas_only = inference.Predictor(cas, 4, 9, CFG.predict).forward(features, lengths, deltas)
+  mixed = inference.Predictor(assg, INFO, cfg, score_nets=cas).forward(features, lengths, deltas)
+  cas_only = inference.Predictor(cas, INFO, CFG.predict).forward(features, lengths, deltas)
   np.testing.assert_allclose(mixed["heatmaps"], own["heatmaps"], rtol=1e-6)  # ASSG's heatmap
   np.testing.assert_allclose(mixed["video_scores"], cas_only["video_scores"], rtol=1e-5)
   assert not np.allclose(mixed["video_scores"], own["video_scores"])
@@ -36,12 +37,12 @@ def test_video_scores_come_from_the_cas_networks_when_asked():
 
 def test_cas_scores_without_cas_networks_is_refused():
   with pytest.raises(ValueError, match='video_scores="cas" needs the CAS networks'):
-    inference.Predictor(_nets("assg"), 4, 9, dataclasses.replace(CFG.predict,
+    inference.Predictor(_nets("assg"), INFO, dataclasses.replace(CFG.predict,
                                                                  video_scores="cas"))
 
 
 def test_one_trace_for_every_length_and_padding_rows_are_empty():
-  predictor = inference.Predictor(_nets("assg"), 4, 9, CFG.predict)
+  predictor = inference.Predictor(_nets("assg"), INFO, CFG.predict)
   for length in (5, 17, 60):
     out = predictor.forward(*_inputs(2, length))
     assert out["heatmaps"].shape == (2, length, 4)

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from assg_tf import config
+from assg_tf import evaluation
 from assg_tf import input_pipeline
 from assg_tf import synthetic
 
@@ -198,34 +199,10 @@ def test_eval_batches_full_length_padded(train_examples):
       i += 1
 
 
-def test_ground_truth_database():
-  example = {
-      "video_id": b"video_test_0000004", "duration": np.float32(33.83),
-      "segments": np.array([[0.2, 1.1], [11.4, 12.2], [1.0, 1.5]], np.float32),
-      "segment_labels": np.array([5, 5, 6], np.int64),
-      "ambiguous": np.array([[3.0, 4.5]], np.float32),
-  }
-  names = synthetic.class_names("synthetic_thumos")
-  database = input_pipeline.ground_truth_database([example], names, "test")
-  assert database == {
-      "video_test_0000004": {
-          "subset": "test", "duration": 33.83,
-          "annotations": [
-              {"label": "CricketBowling", "segment": [0.2, 1.1]},
-              {"label": "CricketBowling", "segment": [11.4, 12.2]},
-              {"label": "CricketShot", "segment": [1.0, 1.5]},
-              {"label": "Ambiguous", "segment": [3.0, 4.5]},
-          ]}}
-  with pytest.raises(ValueError, match="segment label 20 is not a class id"):
-    input_pipeline.ground_truth_database(
-        [dict(example, segment_labels=np.array([5, 5, 20]))], names, "test")
-  with pytest.raises(ValueError, match="video_test_0000004 appears twice"):
-    input_pipeline.ground_truth_database([example, example], names, "test")
-
-
 def test_ground_truth_database_from_dataset(train_examples):
+  """evaluation.ground_truth_database reads the examples of a tf.data pipeline."""
   ds = _dataset(train_examples[:3])
-  database = input_pipeline.ground_truth_database(ds, synthetic.class_names(TINY), "train")
+  database = evaluation.ground_truth_database(ds, synthetic.class_names(TINY), "train")
   assert list(database) == [ex["video_id"] for ex in train_examples[:3]]
   for ex in train_examples[:3]:
     entry = database[ex["video_id"]]

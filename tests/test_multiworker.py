@@ -1,4 +1,5 @@
-"""Training on several machines or devices (SPEC 3 "Training"): MultiWorkerMirroredStrategy with
+"""Training on several machines or devices (docs/DESIGN.md "Method"): MultiWorkerMirroredStrategy
+with
 two worker processes on localhost, and MirroredStrategy over two logical CPUs against one.
 
 TensorFlow fixes the cluster and the device list when it starts, so every run is a fresh
@@ -25,15 +26,15 @@ _WORKER = textwrap.dedent("""
     import dataclasses
     import keras
     import numpy as np
-    from assg_tf import config as config_lib, distribute, input_pipeline, synthetic, training
-    from assg_tf import visualize
+    from assg_tf import config as config_lib, distribute, input_pipeline, stages, synthetic
+    from assg_tf import figures
 
     if mode == "multi":  # before any op runs: collectives are configured at startup
       strategy = distribute.create_strategy()
     spec = synthetic.SPECS["synthetic"]
     examples = list(synthetic.generate_split(spec, "train"))[:16]
-    info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(spec)), spec.feature_dim,
-                                      spec.feature_dim, len(examples))
+    info = config_lib.DatasetInfo(tuple(synthetic.class_names(spec)), spec.feature_dim,
+                                  spec.feature_dim, len(examples))
     train = input_pipeline.from_examples(lambda: examples, spec.num_classes, spec.feature_dim,
                                          spec.feature_dim)
     cfg = config_lib.Config(
@@ -54,10 +55,10 @@ _WORKER = textwrap.dedent("""
       assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), strategy
       assert strategy.num_replicas_in_sync == 2
       keras.utils.set_random_seed(0)
-      cas_net = training.train_cas(cfg, strategy, info, train, "rgb")
-      seeds = training.compute_seeds(cas_net, train, cfg, info, "rgb")
+      cas_net = stages.train_cas(cfg, strategy, info, train, "rgb")
+      seeds = stages.compute_seeds(cas_net, train, cfg, info, "rgb")
       keras.utils.set_random_seed(1)
-      net = training.train_assg(cfg, strategy, info, train, seeds, "rgb", "assg")
+      net = stages.train_assg(cfg, strategy, info, train, seeds, "rgb", "assg")
       saved.update(weights(cas_net))
       saved.update(weights(net))
     else:
@@ -65,16 +66,16 @@ _WORKER = textwrap.dedent("""
       from assg_tf import model as model_lib
       keras.utils.set_random_seed(0)
       cas_net = model_lib.build_net("cas", spec.num_classes, spec.feature_dim, cfg)
-      seeds = training.compute_seeds(cas_net, train, cfg, info, "rgb")
+      seeds = stages.compute_seeds(cas_net, train, cfg, info, "rgb")
       strategies = {}
       for devices in (["/cpu:0", "/cpu:1"], ["/cpu:0"]):
         strategy = strategies[len(devices)] = tf.distribute.MirroredStrategy(devices)
         run_dir = os.path.join(model_dir, str(len(devices)))
         keras.utils.set_random_seed(1)
-        net = training.train_assg(dataclasses.replace(cfg, model_dir=run_dir), strategy, info,
+        net = stages.train_assg(dataclasses.replace(cfg, model_dir=run_dir), strategy, info,
                                   train, seeds, "rgb", "assg")
         saved.update({f"{len(devices)}/{k}": v for k, v in weights(net).items()})
-        curves = visualize.read_curves(os.path.join(run_dir, "logs"))["assg_rgb"]
+        curves = figures.read_curves(os.path.join(run_dir, "logs"))["assg_rgb"]
         for tag in ("seed_loss", "class_loss"):
           saved[f"{len(devices)}/{tag}"] = curves[tag][1]
         saved[f"{len(devices)}/replicas"] = np.array(strategy.num_replicas_in_sync)
@@ -90,8 +91,8 @@ _WORKER = textwrap.dedent("""
         keras.utils.set_random_seed(1)
         if steps == 12 and name == "cut":
           random.random()
-        cas = training.train_cas(run_cfg, strategies[2], info, train, "rgb")
-        net = training.train_assg(run_cfg, strategies[2], info, train, seeds, "rgb", "assg")
+        cas = stages.train_cas(run_cfg, strategies[2], info, train, "rgb")
+        net = stages.train_assg(run_cfg, strategies[2], info, train, seeds, "rgb", "assg")
         saved.update({f"{name}{steps}/{k}": v for k, v in {**weights(cas), **weights(net)}.items()})
     np.savez(out, **saved)
 """)

@@ -1,4 +1,5 @@
-"""assg_tf.predict: reading new videos, both model sources, the CLI, and the .keras files."""
+"""`python -m assg_tf.predict` and its library (`features.read_features`, `inference`'s new
+videos): reading new videos, both model sources, the CLI, and the .keras files."""
 import dataclasses
 import json
 import os
@@ -12,13 +13,12 @@ import pytest
 
 from assg_tf import config as config_lib
 from assg_tf import evaluation
-from assg_tf import export
+from assg_tf import features
 from assg_tf import inference
-from assg_tf import input_pipeline
 from assg_tf import model as model_lib
-from assg_tf import predict
 from assg_tf import proposals
-from assg_tf import training
+from assg_tf import run_dir as run_dir_lib
+from assg_tf import serving
 
 RGB_DIM, FLOW_DIM = 4, 3
 CLASS_NAMES = ("a", "b", "c")
@@ -46,15 +46,15 @@ def run_dir(tmp_path_factory):
       net = model_lib.build_net(variant, len(CLASS_NAMES), dim, cfg, name=f"{variant}_{stream}")
       for v in net.trainable_variables:
         v.assign(rng.normal(0.0, 0.7, v.shape).astype(np.float32))
-      training.save_keras(net, str(root / "models" / f"{variant}_{stream}.keras"))
+      run_dir_lib.save_keras(net, str(root / "models" / f"{variant}_{stream}.keras"))
       nets.setdefault(variant, {})[stream] = net
   with open(root / "run.json", "w") as f:
     json.dump({"dataset": "synthetic", "class_names": list(CLASS_NAMES), "rgb_dim": RGB_DIM,
                "flow_dim": FLOW_DIM, "seconds_per_segment": DELTA,
                "variants": list(cfg.variants), "streams": ["rgb", "flow"],
                "config": dataclasses.asdict(cfg)}, f)
-  info = input_pipeline.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, None)
-  export_path = export.export_saved_model(nets["assg"], info, cfg, str(root / "export"), DELTA)
+  info = config_lib.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, seconds_per_segment=DELTA)
+  export_path = serving.export_saved_model(nets["assg"], info, cfg, str(root / "export"))
   return {"root": str(root), "nets": nets, "cfg": cfg, "export": export_path}
 
 
@@ -78,7 +78,8 @@ def _videos(folder, lengths=(30, 7, 52), joint=True, seed=1):
 
 def _one_by_one(nets, cfg, videos):
   """Reference: Predictor.forward on each video alone, no padding."""
-  predictor = inference.Predictor(nets, RGB_DIM, RGB_DIM + FLOW_DIM, cfg.predict)
+  predictor = inference.Predictor(nets, config_lib.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM),
+                                  cfg.predict)
   results = {}
   for video, x in videos.items():
     out = predictor.forward(x[None], np.array([len(x)], np.int32),
@@ -100,11 +101,11 @@ def _assert_same_results(got, want):
 
 def test_batched_prediction_equals_each_video_alone(run_dir, tmp_path):
   videos = _videos(str(tmp_path / "joint"))
-  model = predict.model_from_run(run_dir["root"], "assg")
+  model = inference.model_from_run(run_dir["root"], "assg")
   assert (model.rgb_dim, model.flow_dim, model.class_names) == (RGB_DIM, FLOW_DIM, CLASS_NAMES)
-  read = predict.read_features(str(tmp_path / "joint"), RGB_DIM, FLOW_DIM)
+  read = features.read_features(str(tmp_path / "joint"), RGB_DIM, FLOW_DIM)
   assert [v for v, _ in read] == sorted(videos)
-  got = predict.predict_videos(read, model.forward, model.class_names, batch_size=2)
+  got = inference.predict_videos(read, model.forward, model.class_names, batch_size=2)
   want = _one_by_one(run_dir["nets"]["assg"], run_dir["cfg"], videos)
   assert sum(len(d) for d in want.values()) > 0
   _assert_same_results(got, want)
@@ -112,21 +113,21 @@ def test_batched_prediction_equals_each_video_alone(run_dir, tmp_path):
 
 def test_saved_model_and_split_streams_give_the_same_detections(run_dir, tmp_path):
   videos = _videos(str(tmp_path / "split"), joint=False)
-  model = predict.model_from_saved_model(os.path.dirname(run_dir["export"]))  # base folder
+  model = inference.model_from_saved_model(os.path.dirname(run_dir["export"]))  # base folder
   assert (model.rgb_dim, model.flow_dim, model.class_names) == (RGB_DIM, FLOW_DIM, CLASS_NAMES)
   assert model.seconds_per_segment == pytest.approx(DELTA)
-  read = predict.read_features(str(tmp_path / "split" / "rgb"), RGB_DIM, FLOW_DIM,
+  read = features.read_features(str(tmp_path / "split" / "rgb"), RGB_DIM, FLOW_DIM,
                                str(tmp_path / "split" / "flow"))
   for (video, x), (want_video, want_x) in zip(read, sorted(videos.items())):
     assert video == want_video
     np.testing.assert_array_equal(x, want_x)
-  got = predict.predict_videos(read, model.forward, model.class_names, batch_size=8)
+  got = inference.predict_videos(read, model.forward, model.class_names, batch_size=8)
   _assert_same_results(got, _one_by_one(run_dir["nets"]["assg"], run_dir["cfg"], videos))
 
 
 def test_run_writes_the_activitynet_results_format(run_dir, tmp_path):
   videos = _videos(str(tmp_path / "in"), lengths=(20, 41))
-  predict.run(str(tmp_path / "in"), str(tmp_path / "folder.json"), model_dir=run_dir["root"],
+  inference.predict_files(str(tmp_path / "in"), str(tmp_path / "folder.json"), model_dir=run_dir["root"],
               variant="cas")
   with open(tmp_path / "folder.json") as f:
     written = json.load(f)
@@ -136,7 +137,7 @@ def test_run_writes_the_activitynet_results_format(run_dir, tmp_path):
   rgb_file, flow_file = tmp_path / "v_rgb.npy", tmp_path / "v_flow.npy"
   np.save(rgb_file, videos["video_0"][:, :RGB_DIM])
   np.save(flow_file, videos["video_0"][:, RGB_DIM:])
-  predict.run(str(rgb_file), str(tmp_path / "files.json"), export_dir=run_dir["export"],
+  inference.predict_files(str(rgb_file), str(tmp_path / "files.json"), export_dir=run_dir["export"],
               flow_features=str(flow_file))
   predictions = evaluation.load_predictions(str(tmp_path / "files.json"))  # evaluator reads it
   with open(tmp_path / "files.json") as f:
@@ -149,11 +150,11 @@ def test_run_writes_the_activitynet_results_format(run_dir, tmp_path):
   bad = videos["video_1"].copy()
   bad[3, 2] = np.nan
   np.save(tmp_path / "in" / "bad.npy", bad)
-  with pytest.raises(predict.FeatureError, match="bad.npy: 1 NaN/inf values"):
-    predict.run(str(tmp_path / "in"), str(tmp_path / "nan.json"), model_dir=run_dir["root"])
+  with pytest.raises(features.FeatureError, match="bad.npy: 1 NaN/inf values"):
+    inference.predict_files(str(tmp_path / "in"), str(tmp_path / "nan.json"), model_dir=run_dir["root"])
   assert not (tmp_path / "nan.json").exists()
   with pytest.raises(ValueError, match="exactly one of"):
-    predict.run(str(tmp_path / "in"), str(tmp_path / "x.json"))
+    inference.predict_files(str(tmp_path / "in"), str(tmp_path / "x.json"))
 
 
 def test_command_line(run_dir, tmp_path):
@@ -194,16 +195,16 @@ def test_bad_features_name_the_file(tmp_path):
   }
   for name, (array, message) in cases.items():
     np.save(tmp_path / name, array)
-    with pytest.raises(predict.FeatureError, match=f"{name}.*{message}|{message}.*{name}"):
-      predict.read_features(str(tmp_path / name), RGB_DIM, FLOW_DIM)
+    with pytest.raises(features.FeatureError, match=f"{name}.*{message}|{message}.*{name}"):
+      features.read_features(str(tmp_path / name), RGB_DIM, FLOW_DIM)
   (tmp_path / "text.npy").write_text("not numpy")
-  with pytest.raises(predict.FeatureError, match="text.npy: not a .npy file"):
-    predict.read_features(str(tmp_path / "text.npy"), RGB_DIM, FLOW_DIM)
-  with pytest.raises(predict.FeatureError, match="missing features"):
-    predict.read_features(str(tmp_path / "nothing.npy"), RGB_DIM, FLOW_DIM)
+  with pytest.raises(features.FeatureError, match="text.npy: not a .npy file"):
+    features.read_features(str(tmp_path / "text.npy"), RGB_DIM, FLOW_DIM)
+  with pytest.raises(features.FeatureError, match="missing features"):
+    features.read_features(str(tmp_path / "nothing.npy"), RGB_DIM, FLOW_DIM)
   (tmp_path / "empty_dir").mkdir()
-  with pytest.raises(predict.FeatureError, match="no .npy feature files"):
-    predict.read_features(str(tmp_path / "empty_dir"), RGB_DIM, FLOW_DIM)
+  with pytest.raises(features.FeatureError, match="no .npy feature files"):
+    features.read_features(str(tmp_path / "empty_dir"), RGB_DIM, FLOW_DIM)
 
 
 def test_rgb_flow_pairing_and_lengths(tmp_path):
@@ -211,28 +212,28 @@ def test_rgb_flow_pairing_and_lengths(tmp_path):
     (tmp_path / stream).mkdir()
   np.save(tmp_path / "rgb" / "v1.npy", np.ones([10, RGB_DIM], np.float32))
   np.save(tmp_path / "flow" / "v1.npy", np.ones([9, FLOW_DIM], np.float32))  # one row short
-  videos = predict.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
+  videos = features.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
   assert [(v, x.shape) for v, x in videos] == [("v1", (9, RGB_DIM + FLOW_DIM))]  # trimmed
   np.save(tmp_path / "rgb" / "v2.npy", np.ones([10, RGB_DIM], np.float32))
-  with pytest.raises(predict.FeatureError, match=r"rgb/v2.npy has no counterpart v2.npy in .*flow"):
-    predict.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
+  with pytest.raises(features.FeatureError, match=r"rgb/v2.npy has no counterpart v2.npy in .*flow"):
+    features.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
   np.save(tmp_path / "flow" / "v2.npy", np.ones([4, FLOW_DIM], np.float32))
-  with pytest.raises(predict.FeatureError,
+  with pytest.raises(features.FeatureError,
                      match=r"length mismatch: .*rgb/v2.npy has 10 rows, .*flow/v2.npy has 4"):
-    predict.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
+    features.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
   np.save(tmp_path / "flow" / "v2.npy", np.ones([10, RGB_DIM], np.float32))  # rgb width
-  with pytest.raises(predict.FeatureError, match=r"flow/v2.npy.*expected width 3"):
-    predict.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
-  with pytest.raises(predict.FeatureError, match="must be a folder"):
-    predict.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM,
+  with pytest.raises(features.FeatureError, match=r"flow/v2.npy.*expected width 3"):
+    features.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM, str(tmp_path / "flow"))
+  with pytest.raises(features.FeatureError, match="must be a folder"):
+    features.read_features(str(tmp_path / "rgb"), RGB_DIM, FLOW_DIM,
                           str(tmp_path / "flow" / "v1.npy"))
 
 
 def test_missing_model_files_are_named(tmp_path):
   with pytest.raises(FileNotFoundError, match="run.json"):
-    predict.model_from_run(str(tmp_path))
+    inference.model_from_run(str(tmp_path))
   with pytest.raises(FileNotFoundError, match="numbered SavedModel versions"):
-    predict.model_from_saved_model(str(tmp_path))
+    inference.model_from_saved_model(str(tmp_path))
 
 
 def test_keras_files_reload_with_the_same_heatmaps(run_dir):
@@ -241,17 +242,18 @@ def test_keras_files_reload_with_the_same_heatmaps(run_dir):
   mask = np.ones([2, 11], np.float32)
   mask[1, 6:] = 0.0
   for variant, nets in run_dir["nets"].items():
-    loaded = export.load_nets(run_dir["root"], variant)
+    loaded = run_dir_lib.load_nets(run_dir["root"], variant)
     for stream, net in nets.items():
       assert type(loaded[stream]) is type(net)
-      lo, hi = model_lib.stream_slices(RGB_DIM, RGB_DIM + FLOW_DIM)[stream]
-      for a, b in zip(model_lib.stream_maps(net, x[..., lo:hi], mask),
-                      model_lib.stream_maps(loaded[stream], x[..., lo:hi], mask)):
+      channels = config_lib.stream_slice(stream, RGB_DIM)
+      for a, b in zip(model_lib.stream_maps(net, x[..., channels], mask),
+                      model_lib.stream_maps(loaded[stream], x[..., channels], mask)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_keras_files_load_after_importing_assg_tf_only(run_dir, tmp_path):
-  """SPEC 6 reuse: `import assg_tf` is all a user needs before keras.saving.load_model."""
+  """docs/DESIGN.md "Serving" reuse: `import assg_tf` is all a user needs before
+  keras.saving.load_model."""
   x = np.random.default_rng(4).normal(size=[1, 9, RGB_DIM]).astype(np.float32)
   np.save(tmp_path / "x.npy", x)
   script = textwrap.dedent(f"""
@@ -270,7 +272,7 @@ def test_keras_files_load_after_importing_assg_tf_only(run_dir, tmp_path):
 
 def test_keras_layers_drop_into_another_model(run_dir):
   """A loaded stream network is a layer of a new functional Keras model."""
-  net = export.load_nets(run_dir["root"], "assg", ["flow"])["flow"]
+  net = run_dir_lib.load_nets(run_dir["root"], "assg", ["flow"])["flow"]
   inputs = keras.Input([None, FLOW_DIM])
   heat = net(inputs)["heatmaps"]
   outputs = keras.layers.Dense(2)(keras.ops.mean(heat, axis=1))

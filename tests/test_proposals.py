@@ -32,6 +32,23 @@ def _detect(fused, num_segments, video_scores, cfg=None, delta=DELTA, **kwargs):
   return {key: value.numpy() for key, value in out.items()}
 
 
+def _detect_function(cfg, max_candidates_per_class=proposals.MAX_CANDIDATES_PER_CLASS):
+  """`proposals.detect` traced with dynamic batch, time and classes, as inside the SavedModel."""
+  proposals._check_config(cfg)  # pylint: disable=protected-access  (before tracing, as Predictor)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None], tf.float32, name="fused"),
+      tf.TensorSpec([None], tf.int32, name="num_segments"),
+      tf.TensorSpec([None, None], tf.float32, name="video_scores"),
+      tf.TensorSpec([None], tf.float32, name="seconds_per_segment"),
+  ])
+  def detect_fn(fused, num_segments, video_scores, seconds_per_segment):
+    return proposals.detect(fused, num_segments, video_scores, seconds_per_segment, cfg,
+                            max_candidates_per_class)
+
+  return detect_fn
+
+
 def _one_class(values, length=None, num_classes=1):
   """A [1, T, C+1] heatmap whose class 0 channel holds `values` (all else 0)."""
   values = np.asarray(values, np.float32)
@@ -127,22 +144,7 @@ def _assert_same_detections(got, want):
 
 
 # ---------------------------------------------------------------------------------------------
-# Fusion and class selection.
-
-
-def test_fuse_heatmaps_is_the_weighted_sum_of_eq_6():
-  h_rgb = np.array([[[0.2, 0.8], [1.0, 0.0]]], np.float32)
-  h_flow = np.array([[[0.6, 0.4], [0.0, 1.0]]], np.float32)
-  fused = proposals.fuse_heatmaps(h_rgb, h_flow, 0.3).numpy()
-  np.testing.assert_allclose(fused, [[[0.48, 0.52], [0.3, 0.7]]], rtol=1e-6)
-
-
-def test_fuse_heatmaps_rejects_bad_weight_and_shapes():
-  h = np.zeros([1, 3, 2], np.float32)
-  with pytest.raises(ValueError, match=r"rgb_weight.*\[0, 1\].*1.5"):
-    proposals.fuse_heatmaps(h, h, 1.5)
-  with pytest.raises(ValueError, match="same shape"):
-    proposals.fuse_heatmaps(h, np.zeros([1, 4, 2], np.float32), 0.3)
+# Class selection (fusion is model.two_stream_maps, tested in test_model.py).
 
 
 def test_select_classes_threshold_and_top1():
@@ -300,7 +302,7 @@ def test_batch_of_two_lengths_equals_each_video_alone():
   num_segments = np.array([40, 23], np.int32)
   fused[1, 23:] = 1.0  # padding that would produce proposals if it were read
   cfg = PredictConfig()
-  fn = proposals.detect_function(cfg)
+  fn = _detect_function(cfg)
   both = fn(fused, num_segments, video_scores, deltas)
   for b in range(2):
     t = int(num_segments[b])
@@ -316,7 +318,7 @@ def test_agrees_with_reference_on_random_heatmaps(seed):
   fused, num_segments, video_scores, deltas = _random_batch(seed)
   cfg = _cfg(class_threshold=0.2, max_detections=[100, 6, 20, 3][seed],
              nms_threshold=[0.5, 0.3, 0.7, 0.5][seed])
-  out = proposals.detect_function(cfg)(fused, num_segments, video_scores, deltas)
+  out = _detect_function(cfg)(fused, num_segments, video_scores, deltas)
   out = {key: value.numpy() for key, value in out.items()}
   want = reference_detect(fused, num_segments, video_scores, deltas, cfg)
   assert sum(len(w) for w in want) > 3 * (seed != 3)
@@ -327,7 +329,7 @@ def test_agrees_with_reference_on_random_heatmaps(seed):
 def test_agrees_with_reference_under_a_candidate_cap():
   fused, num_segments, video_scores, deltas = _random_batch(seed=7, max_length=80)
   cfg = _cfg(class_threshold=0.2)
-  out = proposals.detect_function(cfg, max_candidates_per_class=4)(
+  out = _detect_function(cfg, max_candidates_per_class=4)(
       fused, num_segments, video_scores, deltas)
   out = {key: value.numpy() for key, value in out.items()}
   want = reference_detect(fused, num_segments, video_scores, deltas, cfg, cap=4)
@@ -336,7 +338,7 @@ def test_agrees_with_reference_under_a_candidate_cap():
 
 
 def test_no_retracing_across_lengths_and_batch_sizes():
-  fn = proposals.detect_function(PredictConfig())
+  fn = _detect_function(PredictConfig())
   for seed, (batch, length) in enumerate([(1, 50), (1, 300), (4, 120)]):
     fused, num_segments, video_scores, deltas = _random_batch(seed, batch, length)
     out = fn(fused, num_segments, video_scores, deltas)
@@ -347,7 +349,7 @@ def test_no_retracing_across_lengths_and_batch_sizes():
 def test_saved_model_round_trip(tmp_path):
   cfg = _cfg(max_detections=10)
   module = tf.Module()
-  module.detect = proposals.detect_function(cfg)
+  module.detect = _detect_function(cfg)
   tf.saved_model.save(module, str(tmp_path / "detect"))
   loaded = tf.saved_model.load(str(tmp_path / "detect"))
   fused, num_segments, video_scores, deltas = _random_batch(seed=5)
@@ -376,8 +378,8 @@ def test_bad_inputs_and_config_raise_clear_errors():
   with pytest.raises(ValueError, match="at least one level"):
     _detect(fused, [4], [[0.1, 0.2]], _cfg(proposal_thresholds=()))
   with pytest.raises(ValueError, match="max_detections"):
-    proposals.detect_function(_cfg(max_detections=0))
-  fn = proposals.detect_function(PredictConfig())
+    _detect_function(_cfg(max_detections=0))
+  fn = _detect_function(PredictConfig())
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"at least one segment \(T >= 1\)"):
     fn(np.zeros([1, 0, 3], np.float32), np.array([0], np.int32), np.zeros([1, 2], np.float32),
        np.ones([1], np.float32))

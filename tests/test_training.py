@@ -1,4 +1,5 @@
-"""The training loop (Algorithm 1): losses fall, checkpoints resume, corruption is named."""
+"""The training loop (Algorithm 1) run by the stages: losses fall, checkpoints resume,
+corruption is named."""
 import dataclasses
 import os
 
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from assg_tf import config as config_lib
-from assg_tf import distribute, input_pipeline, synthetic, training
+from assg_tf import distribute, input_pipeline, stages, synthetic, training
 
 SPEC = dataclasses.replace(synthetic.SPECS["synthetic"], num_train_videos=16,
                            num_test_videos=4, feature_dim=16, num_classes=4)
@@ -18,7 +19,7 @@ SPEC = dataclasses.replace(synthetic.SPECS["synthetic"], num_train_videos=16,
 def data():
   videos = list(synthetic.generate_split(SPEC, "train"))
   examples = input_pipeline.from_examples(lambda: videos, SPEC.num_classes, 16, 16).cache()
-  info = input_pipeline.DatasetInfo(tuple(synthetic.class_names(SPEC)), 16, 16, len(videos))
+  info = config_lib.DatasetInfo(tuple(synthetic.class_names(SPEC)), 16, 16, len(videos))
   return examples, info
 
 
@@ -50,11 +51,11 @@ def test_cas_then_assg_losses_fall_and_seeds_cover_the_labelled_classes(data, tm
   cfg = _cfg(tmp_path)
   strategy = distribute.create_strategy()
   keras.utils.set_random_seed(0)  # Python, numpy and TF generators: the weights Keras draws
-  cas_net = training.train_cas(cfg, strategy, info, examples, "flow")
+  cas_net = stages.train_cas(cfg, strategy, info, examples, "flow")
   cas_loss = _scalars(str(tmp_path / "logs" / "cas_flow"), "loss")
   assert cas_loss[-1][1] < cas_loss[0][1]
 
-  seeds = training.compute_seeds(cas_net, examples, cfg, info, "flow")
+  seeds = stages.compute_seeds(cas_net, examples, cfg, info, "flow")
   assert len(seeds) == SPEC.num_train_videos
   for video in synthetic.generate_split(SPEC, "train"):
     coords = seeds[video["video_id"]]
@@ -76,14 +77,14 @@ def test_cas_then_assg_losses_fall_and_seeds_cover_the_labelled_classes(data, tm
     return float(tf.reduce_mean(losses.balanced_seeding_loss(logits, batch["seeds"])))
 
   untrained = model_lib.build_net("ssg", SPEC.num_classes, 16, cfg)
-  untrained.standardize.set_statistics(*training.feature_statistics(examples, "flow"))
-  ssg = training.train_assg(cfg, strategy, info, examples, seeds, "flow", "ssg")
+  untrained.standardize.set_statistics(*stages.feature_statistics(examples, "flow"))
+  ssg = stages.train_assg(cfg, strategy, info, examples, seeds, "flow", "ssg")
   assert seeding_loss(ssg) < 0.8 * seeding_loss(untrained)
   assert [s for s, _ in _scalars(str(tmp_path / "logs" / "ssg_flow"), "seed_loss")] == [
       10, 20, 30]
   # In ASSG the classifier's updates move the shared features too (the adversarial game):
   # its classification loss must fall.
-  training.train_assg(cfg, strategy, info, examples, seeds, "flow", "assg")
+  stages.train_assg(cfg, strategy, info, examples, seeds, "flow", "assg")
   class_loss = _scalars(str(tmp_path / "logs" / "assg_flow"), "class_loss")
   assert class_loss[-1][1] < class_loss[0][1]
 
@@ -91,16 +92,16 @@ def test_cas_then_assg_losses_fall_and_seeds_cover_the_labelled_classes(data, tm
 def test_resume_continues_from_the_saved_step(data, tmp_path):
   examples, info = data
   strategy = distribute.create_strategy()
-  training.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
+  stages.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
   ckpt_dir = tmp_path / "checkpoints" / "cas_rgb"
   assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-20")
   # A second run to 30 steps starts at 20: only steps 21..30 are logged again.
-  net = training.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
+  net = stages.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
   assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("ckpt-30")
   steps = [s for s, _ in _scalars(str(tmp_path / "logs" / "cas_rgb"), "loss")]
   assert sorted(steps) == [10, 20, 30]
   # Resumed weights equal the checkpoint's.
-  again = training.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
+  again = stages.train_cas(_cfg(tmp_path, cas_steps=30), strategy, info, examples, "rgb")
   for a, b in zip(net.weights, again.weights):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -108,21 +109,12 @@ def test_resume_continues_from_the_saved_step(data, tmp_path):
 def test_corrupted_checkpoint_is_named(data, tmp_path):
   examples, info = data
   strategy = distribute.create_strategy()
-  training.train_cas(_cfg(tmp_path, cas_steps=10), strategy, info, examples, "rgb")
+  stages.train_cas(_cfg(tmp_path, cas_steps=10), strategy, info, examples, "rgb")
   ckpt_dir = tmp_path / "checkpoints" / "cas_rgb"
   data_file = [f for f in os.listdir(ckpt_dir) if f.startswith("ckpt-10.data")][0]
   (ckpt_dir / data_file).write_bytes(b"garbage")
   with pytest.raises(training.CorruptCheckpointError, match="ckpt-10 cannot be restored"):
-    training.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
-
-
-def test_keras_file_is_written_atomically(tmp_path):
-  from assg_tf import model as model_lib
-  net = model_lib.build_net("assg", 3, 5, config_lib.Config(
-      model=config_lib.ModelConfig(hidden_dim=4)))
-  path = str(tmp_path / "m" / "assg_rgb.keras")
-  training.save_keras(net, path)
-  assert os.listdir(tmp_path / "m") == ["assg_rgb.keras"]
+    stages.train_cas(_cfg(tmp_path, cas_steps=20), strategy, info, examples, "rgb")
 
 
 def test_bad_config_is_refused_before_anything_is_written(data, tmp_path):
@@ -131,7 +123,7 @@ def test_bad_config_is_refused_before_anything_is_written(data, tmp_path):
   cfg = _cfg(tmp_path)
   bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, checkpoint_every=0))
   with pytest.raises(ValueError, match=r"^train\.checkpoint_every=0: expected a positive int$"):
-    training.train_cas(bad, strategy, info, examples, "rgb")
+    stages.train_cas(bad, strategy, info, examples, "rgb")
   with pytest.raises(ValueError, match=r"^log_every=0: expected a positive int$"):
     training.run_stage("x", None, {}, None, None, 10, config_lib.TrainConfig(log_every=0),
                        strategy, str(tmp_path))
@@ -145,16 +137,16 @@ def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(data, tmp_pa
   strategy = distribute.create_strategy()
 
   def train(stage, workdir, steps, seeds=None, other_draws=False):
-    keras.utils.set_random_seed(0)  # as train.py does, from DataConfig.seed
+    keras.utils.set_random_seed(0)  # as stages.train_and_evaluate does, from DataConfig.seed
     if other_draws:  # other initial weights and dropout seeds: the checkpoint must restore all
       random.random()
     cfg = _cfg(workdir, cas_steps=steps, assg_steps=steps)
     if stage == "cas":
-      return training.train_cas(cfg, strategy, info, examples, "rgb")
-    return training.train_assg(cfg, strategy, info, examples, seeds, "rgb", "assg")
+      return stages.train_cas(cfg, strategy, info, examples, "rgb")
+    return stages.train_assg(cfg, strategy, info, examples, seeds, "rgb", "assg")
 
   whole_cas = train("cas", tmp_path / "whole", 20)
-  seeds = training.compute_seeds(whole_cas, examples, _cfg(tmp_path), info, "rgb")
+  seeds = stages.compute_seeds(whole_cas, examples, _cfg(tmp_path), info, "rgb")
   whole_assg = train("assg", tmp_path / "whole", 20, seeds)
   for stage, whole in (("cas", whole_cas), ("assg", whole_assg)):
     train(stage, tmp_path / "cut", 10, seeds)  # stops after checkpoint 10

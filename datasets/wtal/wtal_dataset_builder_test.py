@@ -1,4 +1,4 @@
-"""Tests of the tfds builder `wtal`: every config, every feature layout (SPEC section 2)."""
+"""Tests of the tfds builder `wtal`: every config, every feature layout (docs/DESIGN.md "Data")."""
 import os
 import shutil
 
@@ -140,7 +140,8 @@ def _test_rgb(builder):
 
 
 def test_another_manual_dir_is_prepared_again_not_silently_ignored(tmp_path):
-  """SPEC 9: tfds alone reuses wtal/<config>/<version> whatever manual_dir is now."""
+  """docs/DESIGN.md "Pitfalls": tfds alone reuses wtal/<config>/<version> whatever manual_dir is
+  now."""
   first, second = tmp_path / "first", tmp_path / "second"
   shutil.copytree(os.path.join(DUMMY, "thumos14_per_video"), first)
   shutil.copytree(first, second)  # copy2: same sizes and mtimes, so the same fingerprint

@@ -1,4 +1,5 @@
-"""Writes the dummy feature folders of the `wtal` builder tests, one per layout (SPEC section 2).
+"""Writes the dummy feature folders of the `wtal` builder tests, one per layout (docs/DESIGN.md
+"Data").
 
     python datasets/wtal/dummy_data/make_dummy_data.py
 

@@ -1,4 +1,5 @@
-"""The TF Serving SavedModel (SPEC 6): same numbers as the Python path, without assg_tf.
+"""The TF Serving SavedModel (docs/DESIGN.md "Serving"): same numbers as the Python path, without
+assg_tf.
 
 The exported model is loaded in a fresh Python process in which `import assg_tf` is impossible
 (sys.modules["assg_tf"] = None before anything else), so it can only run if the SavedModel
@@ -17,11 +18,10 @@ import pytest
 import tensorflow as tf
 
 from assg_tf import config as config_lib
-from assg_tf import export
+from assg_tf import run_dir as run_dir_lib
+from assg_tf import serving
 from assg_tf import inference
-from assg_tf import input_pipeline
 from assg_tf import model as model_lib
-from assg_tf import training
 
 RGB_DIM, FLOW_DIM, NUM_CLASSES = 6, 5, 3  # different widths: a swapped stream order shows
 DELTA = 0.64
@@ -112,14 +112,14 @@ def exported(tmp_path_factory):
   cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=16),
                           predict=config_lib.PredictConfig(video_scores="own"))
   nets = _nets(cfg)
-  info = input_pipeline.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, None)
+  info = config_lib.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, seconds_per_segment=DELTA)
   base = str(tmp / "export")
-  path = export.export_saved_model(nets, info, cfg, base, DELTA)
+  path = serving.export_saved_model(nets, info, cfg, base)
   inputs = _inputs()
   np.savez(tmp / "inputs.npz", **inputs)
   run_dir = tmp / "run"  # the same nets as a trained run leaves them, for the command line
   for stream, net in nets.items():
-    training.save_keras(net, str(run_dir / "models" / f"assg_{stream}.keras"))
+    run_dir_lib.save_keras(net, str(run_dir / "models" / f"assg_{stream}.keras"))
   with open(run_dir / "run.json", "w") as f:
     json.dump({"dataset": "synthetic", "class_names": list(CLASS_NAMES), "rgb_dim": RGB_DIM,
                "flow_dim": FLOW_DIM, "seconds_per_segment": DELTA, "variants": ["assg"],
@@ -139,7 +139,7 @@ def exported(tmp_path_factory):
   assert client.returncode == 0, client_log[-3000:]
   command_out, command_err = command.communicate()
   assert command.returncode == 0, command_err[-3000:]
-  predictor = inference.Predictor(nets, RGB_DIM, RGB_DIM + FLOW_DIM, cfg.predict)
+  predictor = inference.Predictor(nets, info, cfg.predict)
   with np.load(tmp / "outputs.npz") as f:
     outputs = dict(f)
   with open(tmp / "errors.json") as f:
@@ -156,7 +156,7 @@ def test_serving_default_equals_the_python_path(exported, case):
   num_segments = inputs[case + "_num_segments"]
   want = exported["predictor"].forward(
       features, num_segments, np.full([len(num_segments)], DELTA, np.float32))
-  assert set(export.SIGNATURE_OUTPUTS) == set(want)
+  assert set(serving.SIGNATURE_OUTPUTS) == set(want)
   for key, value in want.items():
     got = outputs[f"{case}_{key}"]
     assert got.shape == value.shape, key
@@ -204,7 +204,7 @@ def test_bad_requests_fail_clearly_and_the_model_keeps_serving(exported):
     assert __import__("re").search(pattern, message), (name, message)
   # A good request after all of them gives the same answer as before them.
   out = exported["outputs"]
-  for key in export.SIGNATURE_OUTPUTS:
+  for key in serving.SIGNATURE_OUTPUTS:
     np.testing.assert_array_equal(out[f"after_errors_{key}"], out[f"t50_{key}"])
 
 
@@ -214,7 +214,7 @@ def test_saved_model_cli_lists_the_signature(exported):
   text = cli.stdout
   assert "signature_def['serving_default']" in text
   section = text[text.index("signature_def['serving_default']"):]
-  for name in export.SIGNATURE_INPUTS + export.SIGNATURE_OUTPUTS:
+  for name in serving.SIGNATURE_INPUTS + serving.SIGNATURE_OUTPUTS:
     assert f"['{name}']" in section, name
   assert f"shape: (-1, -1, {RGB_DIM + FLOW_DIM})" in section
   assert f"shape: (-1, -1, {NUM_CLASSES + 1})" in section
@@ -223,32 +223,26 @@ def test_saved_model_cli_lists_the_signature(exported):
 def test_versions_are_consecutive_and_nothing_half_written_is_left(exported):
   base = exported["base"]
   assert exported["path"] == os.path.join(base, "1")
-  second = export.export_saved_model(exported["nets"], exported["info"], exported["cfg"],
-                                     base, DELTA)
+  second = serving.export_saved_model(exported["nets"], exported["info"], exported["cfg"],
+                                      base)
   assert second == os.path.join(base, "2")
   assert sorted(os.listdir(base)) == ["1", "2"]  # no temporary folder left behind
   with pytest.raises(FileExistsError, match="already exists"):
-    export.export_saved_model(exported["nets"], exported["info"], exported["cfg"], base,
-                              DELTA, version=1)
+    serving.export_saved_model(exported["nets"], exported["info"], exported["cfg"], base,
+                               version=1)
   assert sorted(os.listdir(base)) == ["1", "2"]
 
 
 def test_export_rejects_bad_arguments(tmp_path):
   cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=4),
                           predict=config_lib.PredictConfig(video_scores="own"))
-  info = input_pipeline.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, None)
+  info = config_lib.DatasetInfo(CLASS_NAMES, RGB_DIM, FLOW_DIM, seconds_per_segment=DELTA)
   net = model_lib.build_net("assg", NUM_CLASSES, RGB_DIM, cfg)
   with pytest.raises(ValueError, match="expected a non-empty subset"):
-    export.export_saved_model({"depth": net}, info, cfg, str(tmp_path), DELTA)
+    serving.export_saved_model({"depth": net}, info, cfg, str(tmp_path))
   with pytest.raises(ValueError, match="seconds_per_segment"):
-    export.export_saved_model({"rgb": net}, info, cfg, str(tmp_path), 0.0)
-
-
-def test_config_round_trips_through_run_json():
-  cfg = config_lib.Config(predict=config_lib.PredictConfig(proposal_thresholds=(0.2, 0.5)),
-                          variants=("cas", "assg"))
-  raw = json.loads(json.dumps(__import__("dataclasses").asdict(cfg)))
-  assert export.config_from_dict(raw) == cfg
+    serving.export_saved_model({"rgb": net}, dataclasses.replace(info, seconds_per_segment=0.0),
+                               cfg, str(tmp_path))
 
 
 def test_command_line_exports_a_trained_run(exported):
@@ -258,16 +252,9 @@ def test_command_line_exports_a_trained_run(exported):
   inputs, outputs = exported["inputs"], exported["outputs"]
   got = serve(features=tf.constant(inputs["batch2_features"]),
               num_segments=tf.constant(inputs["batch2_num_segments"]))
-  for key in export.SIGNATURE_OUTPUTS:
+  for key in serving.SIGNATURE_OUTPUTS:
     np.testing.assert_allclose(got[key].numpy(), outputs[f"batch2_{key}"], rtol=1e-6, atol=1e-7,
                                err_msg=key)
-
-
-def test_missing_run_json_names_the_model_dir(tmp_path):
-  with pytest.raises(FileNotFoundError) as e:
-    export.read_run(str(tmp_path / "run1"))
-  assert f"--model_dir={tmp_path / 'run1'}`" in str(e.value)
-  assert "{model_dir}" not in str(e.value)
 
 
 def test_help_lists_the_command_flags():

@@ -1,4 +1,5 @@
-"""assg_tf.visualize: the Figure-3 maps of a video, and the training curves of a run."""
+"""assg_tf.figures (and `python -m assg_tf.visualize`): the Figure-3 maps of a video, and the
+training curves of a run."""
 import dataclasses
 import json
 import os
@@ -17,8 +18,8 @@ from assg_tf import input_pipeline
 from assg_tf import model as model_lib
 from assg_tf import seeds as seeds_lib
 from assg_tf import synthetic
-from assg_tf import training
-from assg_tf import visualize
+from assg_tf import figures
+from assg_tf import run_dir as run_dir_lib
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 THETA = 0.2  # theta_g of the test run (the paper's 0.99 rarely grows random networks)
@@ -45,7 +46,7 @@ def run_dir(tmp_path_factory):
                                 name=f"{variant}_{stream}")
       for v in net.trainable_variables:
         v.assign(rng.normal(0.0, 0.4, v.shape).astype(np.float32))
-      training.save_keras(net, os.path.join(cfg.model_dir, "models", f"{variant}_{stream}.keras"))
+      run_dir_lib.save_keras(net, run_dir_lib.model_path(cfg.model_dir, variant, stream))
       nets.setdefault(variant, {})[stream] = net
   train_example = next(train.as_numpy_iterator())
   test_example = next(test.as_numpy_iterator())
@@ -65,8 +66,8 @@ def run_dir(tmp_path_factory):
   stored = {"rgb": np.array([[0, 0], [1, 0], [t, label + 1]], np.int32),
             "flow": np.array([[2, 0], [9, label + 1]], np.int32)}
   for stream, coords in stored.items():
-    seeds_lib.save_seeds(os.path.join(cfg.model_dir, "seeds", f"{stream}.npz"),
-                         {train_id: coords}, len(info.class_names) + 1)
+    seeds_lib.save_seeds(run_dir_lib.seeds_path(cfg.model_dir, stream), {train_id: coords},
+                         info.channels)
   # Logs: two stages; cas_rgb logs step 20 twice (a resumed stage), the later value wins.
   logged = {"cas_rgb": [(10, "loss", 3.0), (20, "loss", 2.5), (20, "loss", 2.0),
                         (20, "validation_mAP", 0.25)],
@@ -84,26 +85,27 @@ def run_dir(tmp_path_factory):
          "config": dataclasses.asdict(cfg)}
   with open(os.path.join(cfg.model_dir, "run.json"), "w") as f:
     json.dump(run, f)
+  run = run_dir_lib.read_run(cfg.model_dir)
   return {"dir": cfg.model_dir, "cfg": cfg, "info": info, "nets": nets, "run": run,
           "train_example": train_example, "test_example": test_example, "stored": stored,
           "label": label}
 
 
 def test_runs_and_top_class():
-  assert visualize.runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 2), (3, 1), (6, 1)]
-  assert visualize.runs(np.zeros(4, bool)) == []
+  assert figures.runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 2), (3, 1), (6, 1)]
+  assert figures.runs(np.zeros(4, bool)) == []
   example = {"segments": np.array([[0, 1], [2, 5], [6, 7], [8, 8.5]], np.float32),
              "segment_labels": np.array([2, 0, 2, 2])}
-  assert visualize.top_class(example, 3) == 0  # 3 s of class 0 beat 2.5 s of class 2
+  assert figures.top_class(example, 3) == 0  # 3 s of class 0 beat 2.5 s of class 2
   tie = {"segments": np.array([[0, 1], [2, 3]], np.float32), "segment_labels": np.array([4, 1])}
-  assert visualize.top_class(tie, 5) == 1
+  assert figures.top_class(tie, 5) == 1
   none = {"segments": np.zeros([0, 2], np.float32), "segment_labels": np.zeros([0], np.int64)}
-  assert visualize.top_class(none, 5) is None
+  assert figures.top_class(none, 5) is None
 
 
 def test_training_video_maps_use_the_stored_seeds(run_dir):
   example = run_dir["train_example"]
-  maps = visualize.video_maps(example, run_dir["run"], run_dir["dir"], "assg",
+  maps = figures.video_maps(example, run_dir["run"], run_dir["dir"], "assg",
                               class_index=run_dir["label"])
   length = example["rgb"].shape[0]
   for stream, coords in run_dir["stored"].items():
@@ -115,8 +117,8 @@ def test_training_video_maps_use_the_stored_seeds(run_dir):
     assert np.all(maps["grown"][stream]["fg"][seeds["fg"]])
     dense = np.zeros([1, length, len(run_dir["info"].class_names) + 1], np.float32)
     dense[0, coords[:, 0], coords[:, 1]] = 1.0
-    lo, hi = model_lib.stream_slices(run_dir["info"].rgb_dim, 2 * run_dir["info"].rgb_dim)[stream]
-    x = np.concatenate([example["rgb"], example["flow"]], 1)[None, :, lo:hi]
+    channels = config_lib.stream_slice(stream, run_dir["info"].rgb_dim)
+    x = np.concatenate([example["rgb"], example["flow"]], 1)[None, :, channels]
     net = run_dir["nets"]["assg"][stream]
     grown = growing.grow(net.training_heatmaps(net(x), example["labels"][None]), dense,
                          np.ones([1, length], np.float32), example["labels"][None],
@@ -129,8 +131,8 @@ def test_training_video_maps_use_the_stored_seeds(run_dir):
 
 def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
   example, info = run_dir["test_example"], run_dir["info"]
-  maps = visualize.video_maps(example, run_dir["run"], run_dir["dir"], "assg")
-  c = visualize.top_class(example, len(info.class_names))
+  maps = figures.video_maps(example, run_dir["run"], run_dir["dir"], "assg")
+  c = figures.top_class(example, len(info.class_names))
   assert maps["class_index"] == c and maps["class_name"] == info.class_names[c]
   np.testing.assert_array_equal(maps["gt"], example["segments"][example["segment_labels"] == c])
   features = np.concatenate([example["rgb"], example["flow"]], 1)[None]
@@ -138,14 +140,14 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
   mask = np.ones([1, length], np.float32)
   own = {}
   for stream in ("rgb", "flow"):
-    lo, hi = model_lib.stream_slices(info.rgb_dim, 2 * info.rgb_dim)[stream]
-    cas_out = run_dir["nets"]["cas"][stream](features[..., lo:hi], mask)
+    channels = config_lib.stream_slice(stream, info.rgb_dim)
+    cas_out = run_dir["nets"]["cas"][stream](features[..., channels], mask)
     np.testing.assert_allclose(maps["cas"][stream],
                                cas_lib.localization_map(
                                    cas_out, mask, run_dir["nets"]["cas"][stream].maps
                                ).numpy()[0, :, c],
                                rtol=1e-5, atol=1e-6)
-    own[stream] = seeds_lib.initial_seeds(features[..., lo:hi], cas_out, mask,
+    own[stream] = seeds_lib.initial_seeds(features[..., channels], cas_out, mask,
                                           example["labels"][None], run_dir["cfg"].cas).numpy()[0]
   # The run joins the streams' seeds (the default): both show the joined ones.
   assert run_dir["cfg"].cas.joint_seeds
@@ -154,8 +156,8 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
     assert maps["seeds"][stream]["source"] == "cas"
     np.testing.assert_array_equal(maps["seeds"][stream]["fg"], dense[:, c + 1] > 0)
     np.testing.assert_array_equal(maps["seeds"][stream]["bg"], dense[:, 0] > 0)
-  predictor = inference.Predictor(run_dir["nets"]["assg"], info.rgb_dim, 2 * info.rgb_dim,
-                                  run_dir["cfg"].predict, score_nets=run_dir["nets"]["cas"])
+  predictor = inference.Predictor(run_dir["nets"]["assg"], info, run_dir["cfg"].predict,
+                                  score_nets=run_dir["nets"]["cas"])
   out = predictor.forward(features, np.array([length], np.int32), np.array([0.64], np.float32))
   np.testing.assert_allclose(maps["heatmap_fg"], out["heatmaps"][0, :, c + 1], rtol=1e-5)
   np.testing.assert_allclose(maps["heatmap_bg"], out["heatmaps"][0, :, 0], rtol=1e-5)
@@ -167,7 +169,7 @@ def test_test_video_maps_recompute_seeds_and_match_the_predictor(run_dir):
 
 def test_draw_writes_both_pngs_and_names_bad_choices(run_dir, tmp_path):
   video = run_dir["test_example"]["video_id"].decode()
-  maps = visualize.draw(run_dir["dir"], str(tmp_path / "fig.png"), video,
+  maps = figures.draw(run_dir["dir"], str(tmp_path / "fig.png"), video,
                         class_name=run_dir["info"].class_names[3],
                         curves=str(tmp_path / "curves.png"))
   assert maps["class_index"] == 3 and maps["video_id"] == video
@@ -176,16 +178,16 @@ def test_draw_writes_both_pngs_and_names_bad_choices(run_dir, tmp_path):
     assert data.startswith(PNG_MAGIC) and len(data) > 20000, name
   assert sorted(os.listdir(tmp_path)) == ["curves.png", "fig.png"]  # no temporary files left
   with pytest.raises(ValueError, match="video_id='no_such_video' is not in this split"):
-    visualize.draw(run_dir["dir"], str(tmp_path / "x.png"), "no_such_video")
+    figures.draw(run_dir["dir"], str(tmp_path / "x.png"), "no_such_video")
   with pytest.raises(ValueError, match="class_name='Diving' is not a class of the run"):
-    visualize.draw(run_dir["dir"], str(tmp_path / "x.png"), video, class_name="Diving")
+    figures.draw(run_dir["dir"], str(tmp_path / "x.png"), video, class_name="Diving")
   with pytest.raises(ValueError, match="needs its video_id"):
-    visualize.draw(run_dir["dir"], str(tmp_path / "x.png"))
+    figures.draw(run_dir["dir"], str(tmp_path / "x.png"))
   assert not (tmp_path / "x.png").exists()
 
 
 def test_read_curves_gives_the_logged_values(run_dir):
-  curves = visualize.read_curves(os.path.join(run_dir["dir"], "logs"))
+  curves = figures.read_curves(os.path.join(run_dir["dir"], "logs"))
   assert sorted(curves) == ["assg_rgb", "cas_rgb"]
   steps, values = curves["cas_rgb"]["loss"]
   np.testing.assert_array_equal(steps, [10, 20])
@@ -198,7 +200,7 @@ def test_read_curves_gives_the_logged_values(run_dir):
 
 def test_read_curves_without_logs_is_an_error(tmp_path):
   with pytest.raises(ValueError, match="no stage folders"):
-    visualize.read_curves(str(tmp_path))
+    figures.read_curves(str(tmp_path))
 
 
 def test_synthetic_classes_are_the_runs(run_dir):
@@ -209,7 +211,7 @@ def test_png_gets_the_umask_mode(tmp_path):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   old = os.umask(0o022)
   try:
-    visualize._save(plt.figure(), str(tmp_path / "f.png"))  # pylint: disable=protected-access
+    figures._save(plt.figure(), str(tmp_path / "f.png"))  # pylint: disable=protected-access
   finally:
     os.umask(old)
   assert os.stat(tmp_path / "f.png").st_mode & 0o777 == 0o644
