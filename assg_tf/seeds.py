@@ -15,23 +15,23 @@ lowest-attention segments of each video.
 Background seeds never overlap foreground seeds.
 
 The "probability" rules (`CASConfig.maps="probability"`, `bg_seed_rule="probability"`; our
-departure, docs/DESIGN.md "Seeds") read the CAS network's calibrated probabilities instead:
-foreground where a labelled class's probability is at least `fg_seed_threshold`; background where
-every labelled class's probability is below `bg_seed_threshold`, and no higher than the
-`bg_seed_null_quantile` quantile of the probabilities of the classes the video is *not*
-labelled with (`absent_class_level`), and no foreground seed lies within `bg_seed_margin`
-segments. The absent classes show, in each video, what "no action of this class" scores: a
-labelled-class probability above most of them is evidence of the class, however small it is in
-absolute terms (the weak parts of an action score about 0.01, the background below 0.001;
-docs/RESULTS.md). Shot changes are not used: an action's own shot starts at its first
-snippet, so one side of every boundary shot change is action (docs/RESULTS.md measures what the
-paper rule labels background).
+departure, docs/DESIGN.md "Departures from the paper") read the CAS network's calibrated
+probabilities instead: foreground where a labelled class's probability is at least
+`fg_seed_threshold`; background where every labelled class's probability is below
+`bg_seed_threshold`, and no higher than the `bg_seed_null_quantile` quantile of the
+probabilities of the classes the video is *not* labelled with (`absent_class_level`), and no
+foreground seed lies within `bg_seed_margin` segments. The absent classes show, in each video,
+what "no action of this class" scores: a labelled-class probability above most of them is
+evidence of the class, however small it is in absolute terms (the weak parts of an action score
+far below the threshold, yet above the background: docs/RESULTS.md). Shot changes are not used: an action's
+own shot starts at its first snippet, so one side of every boundary shot change is action
+(docs/RESULTS.md measures what the paper rule labels background).
 
-With both streams trained, their seeds are joined (`join_streams`, `CASConfig.joint_seeds`;
-our departure, docs/DESIGN.md "Seeds"): both streams train on the same seeds, foreground where
-either stream's CAS seeds it, background where every stream's does. A snippet is background
-only when neither stream sees an action in it: the appearance stream alone put about half of
-the weak action snippets into its background seeds (docs/RESULTS.md).
+With both streams trained, their seeds are joined (`join_streams`, `CASConfig.joint_seeds`; our
+departure, docs/DESIGN.md "Departures from the paper"): both streams train on the same seeds,
+foreground where either stream's CAS seeds it, background where every stream's does. A snippet
+is background only when neither stream sees an action in it (docs/RESULTS.md measures how many
+weak action snippets each stream alone labels background).
 
 Seeds are computed once per training video at full length and stored with the model as a file
 (`save_seeds` / `load_seeds`): an .npz holding, per video id, the int32 [K, 2] coordinates
