@@ -41,7 +41,7 @@ def in_memory_splits(spec: synthetic.SyntheticSpec):
   return train, make(validation), make(test), info
 
 
-def _truth(spec, split):
+def training_truth(spec, split="train"):
   """Per training video: instance label map [T, C] and core map [T, C] from the structure."""
   out = {}
   for layout in synthetic.video_layouts(spec, split):
@@ -72,7 +72,7 @@ def seeds_and_growth(spec: synthetic.SyntheticSpec, cfg, nets, model_dir: str):
     theta_a), `erased_outside` (share of the other snippets of a labelled class erased for it),
     and `noncore_heat` (mean H of the non-core snippets for their class).
   """
-  truth = _truth(spec, "train")
+  truth = training_truth(spec)
   channels = spec.num_classes + 1  # background + the classes
   result = {}
   for stream in config_lib.STREAMS:

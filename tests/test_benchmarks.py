@@ -82,6 +82,12 @@ def test_experiments_smoke(tmp_path):
   lengths = _run("detection_lengths.py", *args[:-2], f"--workdir={tmp_path / 'work'}")
   assert "STPN-CAS, mean proposal score:" in lengths and "MIL-CAS, contrast" in lengths
   assert "true instances, median" in lengths
+  # seed_statistics.py reuses the cached MIL CAS networks: one row per stream and region, and
+  # per background rule (threshold / absent-class level, own / joined seeds).
+  stats = _run("seed_statistics.py", *args[:-2], f"--workdir={tmp_path / 'work'}")
+  for row in ("| flow | core (", "| rgb | outside (", "| threshold alone | own |",
+              "| absent-class level 0.9 | joined |"):
+    assert row in stats, stats
 
 
 def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error():
