@@ -87,8 +87,8 @@ def shot_change_seeds(features, attention, mask, ratio):
 
 def absent_class_level(loc_map, labels, mask, quantile):
   """[B]: the `quantile` of each video's map over its real segments and the classes it is not
-  labelled with (the lower of the two middle values for an even count); +inf for a video
-  labelled with every class, and for `quantile` >= 1 (no condition)."""
+  labelled with (of its n such values, the floor(quantile * (n - 1))-th smallest, from 0); +inf
+  for a video labelled with every class, and for `quantile` >= 1 (no condition)."""
   absent = mask[:, :, None] * (1.0 - labels[:, None, :])  # [B, T, C]
   batch = tf.shape(loc_map)[0]
   values, where = tf.reshape(loc_map, [batch, -1]), tf.reshape(absent, [batch, -1])
