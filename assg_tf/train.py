@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 
 from absl import app
 from absl import flags
@@ -68,6 +69,7 @@ def main(argv):
   logging.info("%d replica(s); model_dir %s", strategy.num_replicas_in_sync, cfg.model_dir)
 
   # 2-3. Seeds, SSG / ASSG and evaluation.
+  signal.signal(signal.SIGINT, training.interrupt_handler)  # Ctrl-C is never lost
   try:
     nets, metrics = stages.train_and_evaluate(cfg, strategy, train, validation, test, info)
   except KeyboardInterrupt:  # Ctrl-C: every checkpoint written so far is complete

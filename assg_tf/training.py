@@ -27,6 +27,7 @@ and skips the batches already trained on (`input_pipeline.train_dataset(skip=ste
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Callable, Dict, Optional
 
@@ -127,6 +128,24 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
   return step
 
 
+# Set by `interrupt_handler` (python -m assg_tf.train installs it for SIGINT).
+_interrupted = threading.Event()
+
+
+def interrupt_handler(signum, frame):
+  """SIGINT handler: raises KeyboardInterrupt, as Python's own does, and remembers it. Python
+  ignores an exception raised inside a finalizer (`__del__`), and a signal can land there while
+  tf.data iterators are collected; `run_stage` then raises it again before its next step."""
+  del signum, frame
+  _interrupted.set()
+  raise KeyboardInterrupt
+
+
+def _stop_if_interrupted():
+  if _interrupted.is_set():
+    raise KeyboardInterrupt
+
+
 def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizers.Optimizer],
               replica_step: Callable, make_dataset: Callable[[int], tf.data.Dataset],
               steps: int, train_cfg: config_lib.TrainConfig, strategy: tf.distribute.Strategy,
@@ -177,6 +196,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
   t0, step = time.time(), start
   with writer.as_default():
     while step < steps:
+      _stop_if_interrupted()
       metrics = train_step(next(iterator))
       step += 1
       step_var.assign(step)
@@ -190,6 +210,7 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
                      "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())), rate, eta)
       if validate is not None and (step % train_cfg.validate_every == 0 or step == steps):
         score = validate()
+        _stop_if_interrupted()
         tf.summary.scalar("validation_mAP", score, step=step)
         logging.info("%s step %d  validation mAP %.4f", name, step, score)
       if step % train_cfg.checkpoint_every == 0 or step == steps:
