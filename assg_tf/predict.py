@@ -3,6 +3,7 @@ r"""Detections for new videos from their features (SPEC section 5; paper 3.5).
     python -m assg_tf.predict --model_dir=OUT --features=V.npy --output=detections.json
     python -m assg_tf.predict --model_dir=OUT --features=RGB_DIR --flow_features=FLOW_DIR ...
     python -m assg_tf.predict --export_dir=OUT/export/1 --features=FOLDER ...
+    python -m assg_tf.predict --model_dir=OUT --video=X.mp4 --output=detections.json
 
 Inputs (`--features`: one .npy file or a folder of .npy files, video id = file name without
 `.npy`):
@@ -25,6 +26,15 @@ difference is an error.
 
 Videos are sorted by length and run in padded batches of `--batch_size` (one call per batch,
 not per video).
+
+`--video` (a video file or a folder of them) starts from the videos themselves, for a run
+trained on the RGB stream only (`train --streams=rgb`) on 1024-d I3D features: their I3D RGB
+features are extracted first (`assg_tf.extraction`, DeepMind's Kinetics-400 weights, see
+`assg_tf.i3d` and `--i3d_checkpoint`) with snippets of the run's own length (step = stack =
+seconds_per_segment x 25 frames: 16 for the THUMOS'14 configs), and cached in the per-video
+layout under `--video_features` (default: `features/test/rgb/` beside `--output`; done videos
+are not extracted again). The flow columns of the features are zeros, which an RGB-only run
+never reads.
 """
 from __future__ import annotations
 
@@ -223,6 +233,12 @@ def define_flags() -> None:
                       "matched to --features by file name.")
   flags.DEFINE_string("output", None, "Detections JSON (ActivityNet results format).")
   flags.DEFINE_integer("batch_size", 8, "Videos per forward pass.")
+  flags.DEFINE_string("video", None, "A video file or a folder of them, instead of --features "
+                      "(runs trained with --streams=rgb): I3D RGB features are extracted first.")
+  flags.DEFINE_string("i3d_checkpoint", None, "With --video: the Kinetics-400 I3D weights "
+                      "(default: searched, see assg_tf.i3d).")
+  flags.DEFINE_string("video_features", None, "With --video: where the extracted features are "
+                      "cached (features/test/rgb/<video>.npy); default: beside --output.")
 
 
 def run(features: str, output: str, model_dir: Optional[str] = None,
@@ -240,11 +256,79 @@ def run(features: str, output: str, model_dir: Optional[str] = None,
   return results
 
 
+# ---------------------------------------------------------------------------------------------
+# From video files (RGB-only runs).
+
+
+def video_features_dir(output: str, video_features: Optional[str] = None) -> str:
+  """Where `--video` caches its features: the per-video layout root (features/test/rgb/)."""
+  return video_features or os.path.dirname(os.path.abspath(output))
+
+
+def features_from_videos(videos: str, model_dir: str, root: str,
+                         i3d_checkpoint: Optional[str] = None, extractor=None,
+                         show_progress: bool = True) -> str:
+  """Extracts (or finds already extracted) the I3D RGB features of `videos` for the RGB-only
+  run `model_dir` under `root`/features/test/rgb; returns that folder."""
+  from assg_tf import extract_features  # pylint: disable=g-import-not-at-top
+  from assg_tf import extraction  # pylint: disable=g-import-not-at-top
+  from assg_tf import video as video_lib  # pylint: disable=g-import-not-at-top
+  run_info = export.read_run(model_dir)
+  if list(run_info["streams"]) != ["rgb"] or int(run_info["rgb_dim"]) != features_lib.FEATURE_DIM:
+    raise ValueError(
+        f"--video needs a run trained on the RGB stream only with {features_lib.FEATURE_DIM}-d "
+        f"I3D features (train --streams=rgb); {model_dir} has streams {run_info['streams']} "
+        f"and rgb_dim {run_info['rgb_dim']}")
+  frames = float(run_info["seconds_per_segment"]) * video_lib.FPS
+  step = int(round(frames))
+  if step < 1 or abs(frames - step) > 1e-3:
+    raise ValueError(f"{model_dir}: seconds_per_segment {run_info['seconds_per_segment']} is "
+                     f"not a whole number of frames at {video_lib.FPS:g} fps")
+  summary = extract_features.run(videos, root, "test", i3d_checkpoint, step, step, "drop",
+                                 extractor=extractor, show_progress=show_progress)
+  if summary.failed:
+    raise video_lib.VideoError("; ".join(reason for _, reason in summary.failed))
+  return os.path.dirname(extraction.feature_path(root, "test", "x"))
+
+
+def _pad_flow(videos: List[Tuple[str, np.ndarray]], flow_dim: int
+              ) -> List[Tuple[str, np.ndarray]]:
+  """RGB [T, rgb_dim] -> [T, rgb_dim + flow_dim] with zero flow columns (never read by an
+  RGB-only run)."""
+  return [(v, np.concatenate([x, np.zeros([len(x), flow_dim], np.float32)], axis=1))
+          for v, x in videos]
+
+
+def run_videos(videos: str, output: str, model_dir: str, variant: str = "assg",
+               batch_size: int = 8, i3d_checkpoint: Optional[str] = None,
+               video_features: Optional[str] = None, extractor=None,
+               show_progress: bool = True) -> Dict[str, list]:
+  """`run` from video files: extracts the features, predicts, writes `output`."""
+  folder = features_from_videos(videos, model_dir, video_features_dir(output, video_features),
+                                i3d_checkpoint, extractor, show_progress)
+  model = model_from_run(model_dir, variant)
+  from assg_tf import video as video_lib  # pylint: disable=g-import-not-at-top
+  wanted = {v for v, _ in video_lib.list_videos(videos)}
+  rgb = [(v, x) for v, x in read_features(folder, model.rgb_dim, 0) if v in wanted]
+  results = predict_videos(_pad_flow(rgb, model.flow_dim), model.forward, model.class_names,
+                           batch_size)
+  evaluation.write_predictions(output, results)
+  return results
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if bool(FLAGS.model_dir) == bool(FLAGS.export_dir):
     raise app.UsageError("give exactly one of --model_dir and --export_dir")
+  if FLAGS.video:
+    if not FLAGS.model_dir or FLAGS.features or not FLAGS.output:
+      raise app.UsageError("--video needs --model_dir and --output (and no --features)")
+    results = run_videos(FLAGS.video, FLAGS.output, FLAGS.model_dir, FLAGS.variant,
+                         FLAGS.batch_size, FLAGS.i3d_checkpoint, FLAGS.video_features)
+    count = sum(len(v) for v in results.values())
+    print(f"{count} detections in {len(results)} video(s) written to {FLAGS.output}")
+    return
   if not FLAGS.features or not FLAGS.output:
     raise app.UsageError("--features and --output are required")
   results = run(FLAGS.features, FLAGS.output, FLAGS.model_dir or None, FLAGS.export_dir or None,

