@@ -21,6 +21,15 @@ top predicted class), one panel per step of ASSG, all on one time axis in second
 `--curves` plots the training curves of every stage from the TensorBoard logs in `OUT/logs`
 (one panel per logged quantity, one line per stage).
 
+    python -m assg_tf.visualize --model_dir=OUT --video=X.mp4 --output=fig.png \
+        [--features=X.npy] [--class_name=C]
+
+`--video` draws a video file for a run trained with `--streams=rgb`: frames along the video's
+timeline (the network's 224 x 224 view), the fused heatmap of the class (default: the video's
+top-scoring class) and background, and the class's detections. Its I3D RGB features are those
+of `--features` (e.g. what `predict --video` cached) or are extracted (`predict.
+features_from_videos`, cached beside `--output`).
+
 The video's features come from the tfds `wtal` dataset named in run.json (its data_dir unless
 `--data_dir` is given). A video, class, split or variant that is not there is a ValueError naming
 it and listing what is. Figures are drawn with matplotlib's Agg backend and written atomically.
@@ -301,6 +310,109 @@ def draw_video(maps: Dict[str, Any], path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# A video file (RGB-only runs): frames, heatmap and detections on the video's timeline.
+
+
+def video_file_maps(video_path: str, rgb: np.ndarray, model_dir: str, variant: str = "assg",
+                    class_index: Optional[int] = None, num_thumbnails: int = 8
+                    ) -> Dict[str, Any]:
+  """What `draw_video_file` draws for a video file and its RGB features [T, rgb_dim]."""
+  from assg_tf import predict  # pylint: disable=g-import-not-at-top
+  from assg_tf import video as video_lib  # pylint: disable=g-import-not-at-top
+  model = predict.model_from_run(model_dir, variant)
+  (video_id, joint), = predict._pad_flow([("v", rgb)], model.flow_dim)  # pylint: disable=protected-access
+  del video_id
+  out = model.forward(joint[None], np.array([len(joint)], np.int32))
+  out = {k: np.asarray(v)[0] for k, v in out.items()}
+  if class_index is None:
+    class_index = int(np.argmax(out["video_scores"]))
+  heatmap = out["heatmaps"]
+  n = int(out["num_detections"])
+  keep = out["detection_classes"][:n] == class_index
+  delta, length = model.seconds_per_segment, len(rgb)
+  times = (np.arange(num_thumbnails) + 0.5) * length * delta / num_thumbnails
+  wanted = {int(t * video_lib.FPS): t for t in times}
+  thumbnails = []
+  for i, frame in enumerate(video_lib.read_frames(video_path)):
+    if i in wanted:
+      thumbnails.append((wanted[i], frame[::4, ::4]))
+    if len(thumbnails) == len(wanted):
+      break
+  return {"video_id": os.path.splitext(os.path.basename(video_path))[0],
+          "class_name": model.class_names[class_index],
+          "class_score": float(out["video_scores"][class_index]), "variant": variant,
+          "delta": delta, "length": length, "thumbnails": thumbnails,
+          "heatmap_fg": heatmap[:length, class_index + 1], "heatmap_bg": heatmap[:length, 0],
+          "detections": out["detection_segments"][:n][keep],
+          "scores": out["detection_scores"][:n][keep], "num_other_detections": int(n - keep.sum())}
+
+
+def draw_video_file(maps: Dict[str, Any], path: str) -> None:
+  """Draws `video_file_maps` as a PNG at `path`: frames, fused heatmap, detections."""
+  delta, length = maps["delta"], maps["length"]
+  edges = np.arange(length + 1) * delta
+  duration = length * delta
+  fig, axes = plt.subplots(3, 1, figsize=(13, 6.5), sharex=True,
+                           gridspec_kw={"height_ratios": [1.2, 1.5, 1.2]})
+  fig.suptitle(f"{maps['video_id']}: class {maps['class_name']!r} (video score "
+               f"{maps['class_score']:.2f}, {maps['variant']})", fontsize=13)
+  ax = axes[0]
+  width = duration / max(len(maps["thumbnails"]), 1)
+  for t, image in maps["thumbnails"]:
+    ax.imshow(image, extent=(t - 0.48 * width, t + 0.48 * width, 0, 1), aspect="auto")
+  ax.set_ylim(0, 1)
+  ax.set_yticks([])
+  ax.set_title("1. frames (the network's 224 x 224 centre crop)", loc="left", fontsize=10)
+  ax = axes[1]
+  ax.stairs(maps["heatmap_fg"], edges, color="tab:purple", lw=1.5, label="foreground (class)")
+  ax.stairs(maps["heatmap_bg"], edges, color="tab:gray", lw=1.2, label="background")
+  ax.set_ylim(-0.05, 1.05)
+  ax.set_title("2. fused heatmap (eq. 6)", loc="left", fontsize=10)
+  _legend(ax)
+  ax = axes[2]
+  for i, ((s, e), score) in enumerate(zip(maps["detections"], maps["scores"])):
+    ax.plot([s, e], [score, score], color="tab:purple", lw=2.5, solid_capstyle="butt",
+            label="detection" if i == 0 else None)
+  ax.set_ylim(0, 1.05)
+  ax.set_ylabel("score")
+  ax.set_title(f"3. detections of the class ({len(maps['scores'])}; "
+               f"{maps['num_other_detections']} of other classes not shown)", loc="left",
+               fontsize=10)
+  if len(maps["scores"]):
+    _legend(ax)
+  ax.set_xlim(0, duration)
+  ax.set_xlabel("time (seconds)")
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def draw_file(model_dir: str, video: str, output: str, features: Optional[str] = None,
+              class_name: Optional[str] = None, variant: str = "assg",
+              i3d_checkpoint: Optional[str] = None, extractor=None) -> Dict[str, Any]:
+  """`--video`: draws a video file; returns its `video_file_maps`."""
+  from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
+  from assg_tf import predict  # pylint: disable=g-import-not-at-top
+  run = export.read_run(model_dir)
+  if not os.path.isfile(video):
+    raise FileNotFoundError(f"--video={video} is not a video file")
+  if features is None:
+    folder = predict.features_from_videos(
+        video, model_dir, predict.video_features_dir(output), i3d_checkpoint, extractor)
+    features = os.path.join(folder, os.path.splitext(os.path.basename(video))[0] + ".npy")
+  rgb = features_lib.check_features(features_lib.read_npy(features), features,
+                                    int(run["rgb_dim"]))
+  class_index = None
+  if class_name is not None:
+    if class_name not in run["class_names"]:
+      raise ValueError(f"class_name={class_name!r} is not a class of the run; expected one of "
+                       f"{run['class_names']}")
+    class_index = run["class_names"].index(class_name)
+  maps = video_file_maps(video, rgb, model_dir, variant, class_index)
+  draw_video_file(maps, output)
+  return maps
+
+
+# ---------------------------------------------------------------------------------------------
 # Training curves.
 
 
@@ -381,6 +493,11 @@ def define_flags() -> None:
   flags.DEFINE_enum("variant", "assg", ["ssg", "assg"], "Whose heatmaps to grow and fuse.")
   flags.DEFINE_string("output", None, "PNG of the video.")
   flags.DEFINE_string("curves", None, "PNG of the training curves (OUT/logs).")
+  flags.DEFINE_string("video", None, "A video file to draw (runs trained with --streams=rgb), "
+                      "instead of --video_id.")
+  flags.DEFINE_string("features", None, "With --video: its I3D RGB features (.npy); default: "
+                      "extracted.")
+  flags.DEFINE_string("i3d_checkpoint", None, "With --video: the Kinetics-400 I3D weights.")
 
 
 def draw(model_dir: str, output: Optional[str] = None, video_id: Optional[str] = None,
@@ -419,6 +536,13 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.model_dir or not (FLAGS.output or FLAGS.curves):
     raise app.UsageError("--model_dir and at least one of --output, --curves are required")
+  if FLAGS.video:
+    if not FLAGS.output or FLAGS.video_id:
+      raise app.UsageError("--video needs --output (and no --video_id)")
+    maps = draw_file(FLAGS.model_dir, FLAGS.video, FLAGS.output, FLAGS.features,
+                     FLAGS.class_name, FLAGS.variant, FLAGS.i3d_checkpoint)
+    print(f"{maps['video_id']}, class {maps['class_name']}: {FLAGS.output}")
+    return
   maps = draw(FLAGS.model_dir, FLAGS.output, FLAGS.video_id, FLAGS.split, FLAGS.class_name,
               FLAGS.variant, FLAGS.data_dir, FLAGS.manual_dir, FLAGS.curves)
   if maps is not None:

@@ -229,3 +229,17 @@ def test_predict_video_extracts_caches_and_detects(tmp_path, extractor):
   with pytest.raises(ValueError, match=r"--video needs a run trained on the RGB stream only.*"
                      r"streams \['rgb', 'flow'\]"):
     predict.run_videos(clip, str(output), two_streams, extractor=wide_extractor)
+
+
+def test_visualize_draws_a_video_file(tmp_path, extractor):
+  from assg_tf import visualize  # pylint: disable=g-import-not-at-top
+  wide = keras.Model(extractor.model.input, keras.layers.Dense(1024)(extractor.model.output))
+  run_dir = _rgb_only_run(tmp_path / "run_rgb")
+  clip = write_video(tmp_path / "clip.mp4", 50, 25)
+  fig = tmp_path / "fig" / "clip.png"
+  maps = visualize.draw_file(run_dir, clip, str(fig), class_name="b",
+                             extractor=extraction.Extractor(wide, 4))
+  assert fig.is_file() and fig.stat().st_size > 0
+  assert maps["class_name"] == "b" and maps["length"] == 6
+  assert maps["heatmap_fg"].shape == (6,) and len(maps["thumbnails"]) == 8
+  assert (tmp_path / "fig" / "features" / "test" / "rgb" / "clip.npy").is_file()
