@@ -10,12 +10,17 @@ cycled from the start of the leftover frames. We extract with the same settings
 (`--stack_size=64 --step_size=64 --last_snippet=wrap`) and print, per snippet, the cosine
 similarity to the published row, then the mean and the minimum; the goal is a mean >= 0.95.
 
-To tell what causes a difference, it also prints (each one change from the default):
-- the Kinetics-400 top-5 classes of our snippets (the weights work if "long jump" leads);
-- cosine with bilinear instead of bicubic resizing;
-- cosine when the frames are JPEG-compressed at FFmpeg's -q:v 2 quality first (the published
-  pipeline stored its frames as JPEG);
-- the best match of each published row among our rows (a time shift shows as an offset).
+What causes a difference: it also prints
+- the Kinetics-400 top-5 classes through the checkpoint's own classifier, of our features and
+  of the published ones (a network that works puts "long jump" first on our features; features
+  of another network's weights mean nothing to this classifier);
+- the Pearson r between the snippet-by-snippet cosine matrices of ours and of the published
+  features, beside the same r with the published snippets shuffled: a high r says both
+  pipelines see the same content at the same times even where their feature spaces differ;
+- the best match of each published row among our rows (a time shift shows as an offset);
+- how far our own preprocessing choices move our features: bilinear instead of bicubic
+  resizing, and frames JPEG-compressed first (the published pipeline stored its frames as JPEG).
+`benchmarks/i3d_checkpoint_identity.py` tells which of DeepMind's checkpoints the weights are.
 
 The video is not in the repository (`--video` is required); the weights are found as
 `assg_tf.extract_features` finds them.
