@@ -26,6 +26,7 @@ raises `VideoError` naming the file.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from typing import Iterable, Iterator, Optional, Tuple
@@ -143,23 +144,25 @@ def read_frames(path: str, fps: float = FPS, short_side: int = SHORT_SIDE, crop:
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     last_duration = 1.0 / float(stream.average_rate) if stream.average_rate else None
-    decoded = []  # the one frame between its decoding and the next frame's timestamp
+    decoded = {}  # index -> decoded frame, from the last one shown to the newest
+    counter = itertools.count()  # the index `resample` gives each timestamp
 
     def times():
       try:
         for frame in container.decode(stream):
           if frame.time is None:
             continue
-          decoded.append(frame)
+          decoded[next(counter)] = frame
           yield float(frame.time)
       except (av.FFmpegError, ValueError) as e:
         raise VideoError(f"{path}: cannot decode the video ({e})") from e
 
-    for _, repeat in resample(times(), fps, last_duration):
-      out = to_network_frame(decoded.pop(0), short_side, crop, interpolation)
+    for index, repeat in resample(times(), fps, last_duration):
+      out = to_network_frame(decoded[index], short_side, crop, interpolation)
+      for older in [i for i in decoded if i <= index]:  # shown, or dropped by the resampling
+        del decoded[older]
       for _ in range(repeat):
         yield out
-      del decoded[:-1]  # frames dropped by the resampling
 
 
 def num_snippets(num_frames: int, stack: int = STACK, step: int = STEP,

@@ -21,7 +21,6 @@ TensorFlow uses every core it sees (2 on the machine of docs/RESULTS.md); oneDNN
 """
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import tempfile
@@ -119,4 +118,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  sys.stdout.reconfigure(line_buffering=True)
   app.run(main)

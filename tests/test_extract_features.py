@@ -120,6 +120,27 @@ def test_read_frames_of_a_written_video(tmp_path):
   assert frames[0].shape == (CROP, CROP, 3) and frames[0].dtype == np.uint8
 
 
+def test_read_frames_shows_the_right_frame_when_dropping_and_repeating(tmp_path):
+  """Frame i of the source is flat grey 7 i; the decoded frames at 25 fps are the source
+  frames `resample` picks, in order (30 fps drops frames, 20 fps repeats them)."""
+  for fps, count in ((30, 30), (20, 20)):
+    path = str(tmp_path / f"grey_{fps}.mp4")
+    with av.open(path, "w") as container:
+      stream = container.add_stream("mpeg4", rate=fps)
+      stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+      stream.options = {"qscale": "1"}
+      for i in range(count):
+        image = np.full([48, 64, 3], 7 * i + 10, np.uint8)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+          container.mux(packet)
+      for packet in stream.encode():
+        container.mux(packet)
+    shown = [i for i, n in video.resample([i / fps for i in range(count)], 25.0, 1 / fps)
+             for _ in range(n)]
+    greys = [int(round((float(f.mean()) - 10) / 7)) for f in video.read_frames(path, crop=CROP)]
+    assert greys == shown
+
+
 # ---------------------------------------------------------------------------------------------
 # Extraction and the command.
 
