@@ -50,7 +50,8 @@ Choices where the design is silent:
 - Layout detection order when several are present: per_video, per_video_joint, wtalc.
 - Pickles (W-TALC) are read by an allow-list unpickler that can only rebuild numpy arrays,
   dtypes and scalars (plus Python lists, strings and numbers, which need no global); anything
-  else is refused with `FeatureError` naming the file and the refused global.
+  else is refused with `FeatureError` naming the file and the refused global. Dicts need no
+  global either, so nested dicts of arrays (the I3D checkpoint, `i3d.py`) are read as well.
 
 Every problem with the input raises `FeatureError` (a ValueError) naming the file and what was
 expected. Outputs are numpy: float32 features, examples in sorted video-id order.
