@@ -8,6 +8,12 @@ docs/DESIGN.md "Data". One example per video, exactly the dict of docs/DESIGN.md
 - `thumos14`, `activitynet13`: the user's pre-extracted features in tfds' `manual_dir`, in any
   layout `assg_tf.features` reads (per-video, per-video joint, W-TALC for THUMOS'14); 1024
   channels per stream, one row per 0.64 s (16 frames at 25 fps).
+- `thumos14_rgb`, `activitynet13_rgb`: the RGB stream alone (docs/DESIGN.md "RGB-only data"),
+  from any of those layouts, or from a per-video layout without `flow/` folders (what
+  `python -m assg_tf.extract_features` writes). Their examples have no `flow` feature (tfds
+  cannot store a [T, 0] tensor); `assg_tf.input_pipeline.load_split` gives them a float32
+  [T, 0] `flow`, so the pipeline sees the example of docs/DESIGN.md with a flow of width 0.
+  Adding them left the data of the other configs unchanged, so `VERSION` did not change.
 
 Splits:
 - `train`: the training videos (THUMOS'14: its 200 validation videos; ActivityNet 1.3: its
@@ -59,6 +65,8 @@ Put the features of one benchmark in a folder and pass it as `manual_dir` (`--ma
 1. per-video (BaS-Net / UM / CoLA releases):
      features/<sub>/rgb/<video>.npy    float [T, 1024]
      features/<sub>/flow/<video>.npy   float [T, 1024]
+   without the flow/ folders (python -m assg_tf.extract_features): the RGB stream only,
+   read by the thumos14_rgb / activitynet13_rgb configs
 2. per-video joint (ACM-Net releases):
      features/<sub>/<video>.npy        float [T, 2048], rgb channels first
 3. W-TALC (thumos14 only):
@@ -96,6 +104,7 @@ class WtalConfig(tfds.core.BuilderConfig):
   dataset: str = ""  # thumos14 | activitynet13 (real features)
   feature_dim: int = features_lib.FEATURE_DIM  # per stream, real features
   seconds_per_segment: float = features_lib.SECONDS_PER_SEGMENT  # real features
+  rgb_only: bool = False  # real features: the RGB stream alone, no `flow` feature
 
 
 def _synthetic():
@@ -123,6 +132,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                  description="THUMOS'14, 20 classes, user-provided I3D features."),
       WtalConfig(name="activitynet13", dataset="activitynet13",
                  description="ActivityNet 1.3, 200 classes, user-provided I3D features."),
+      WtalConfig(name="thumos14_rgb", dataset="thumos14", rgb_only=True,
+                 description="THUMOS'14, 20 classes, user-provided I3D features, RGB only."),
+      WtalConfig(name="activitynet13_rgb", dataset="activitynet13", rgb_only=True,
+                 description="ActivityNet 1.3, 200 classes, user-provided I3D features, RGB "
+                 "only."),
   ]
   DEFAULT_CONFIG_NAME = "synthetic"
   # tfds would infer this folder (README.md, CITATIONS.bib) from the module name, which is
@@ -137,23 +151,25 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return _LAYOUTS_HELP
 
   def _classes_and_dims(self) -> Tuple[Sequence[str], int, int, float]:
-    """(class names, rgb width, flow width, seconds per segment) of the config."""
+    """(class names, rgb width, flow width (0: RGB only), seconds per segment) of the config."""
     cfg = self.builder_config
     if cfg.synthetic_spec:
       synthetic = _synthetic()
       spec = synthetic.SPECS[cfg.synthetic_spec]
       return (list(synthetic.class_names(spec)), spec.feature_dim, spec.feature_dim,
               spec.seconds_per_segment)
-    return (list(features_lib.class_names(cfg.dataset)), cfg.feature_dim, cfg.feature_dim,
-            cfg.seconds_per_segment)
+    return (list(features_lib.class_names(cfg.dataset)), cfg.feature_dim,
+            0 if cfg.rgb_only else cfg.feature_dim, cfg.seconds_per_segment)
 
   def _info(self) -> tfds.core.DatasetInfo:
     names, rgb_dim, flow_dim, _ = self._classes_and_dims()
+    streams = {"rgb": tfds.features.Tensor(shape=(None, rgb_dim), dtype=np.float32)}
+    if flow_dim:  # an RGB-only config stores no flow (tfds cannot store [T, 0])
+      streams["flow"] = tfds.features.Tensor(shape=(None, flow_dim), dtype=np.float32)
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             "video_id": tfds.features.Text(),
-            "rgb": tfds.features.Tensor(shape=(None, rgb_dim), dtype=np.float32),
-            "flow": tfds.features.Tensor(shape=(None, flow_dim), dtype=np.float32),
+            **streams,
             "num_segments": tfds.features.Scalar(dtype=np.int32),
             "seconds_per_segment": tfds.features.Scalar(dtype=np.float32),
             "duration": tfds.features.Scalar(dtype=np.float32),
@@ -214,9 +230,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, manual_dir: str, split: str, keep
                          ) -> Iterator[Tuple[str, Dict]]:
     cfg = self.builder_config
-    names, rgb_dim, flow_dim, delta = self._classes_and_dims()
-    assert rgb_dim == flow_dim  # real configs: one width per stream
+    names, rgb_dim, _, delta = self._classes_and_dims()
     for example in features_lib.read_videos(manual_dir, cfg.dataset, split, names,
-                                            seconds_per_segment=delta,
-                                            expected_dim=rgb_dim, keep=keep):
+                                            seconds_per_segment=delta, expected_dim=rgb_dim,
+                                            keep=keep, rgb_only=cfg.rgb_only):
+      if cfg.rgb_only:
+        del example["flow"]
       yield example["video_id"], example

@@ -1,5 +1,6 @@
 """Tests of the tfds builder `wtal`: every config, every feature layout (docs/DESIGN.md "Data")."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -57,6 +58,14 @@ class Thumos14WtalcTest(tfds.testing.DatasetBuilderTestCase):
   SPLITS = _REAL_SPLITS
 
 
+class Thumos14RgbTest(tfds.testing.DatasetBuilderTestCase):
+  """RGB features alone: no flow/ folders, as `python -m assg_tf.extract_features` writes."""
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["thumos14_rgb"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "thumos14_rgb")
+  SPLITS = _REAL_SPLITS
+
+
 class ActivityNet13Test(tfds.testing.DatasetBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["activitynet13"]
@@ -82,7 +91,7 @@ def test_held_out_videos_are_a_stable_hash():
 
 def test_only_real_configs_declare_a_manual_download(tmp_path):
   assert Builder(config="synthetic", data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS is None
-  for config in ("thumos14", "activitynet13"):
+  for config in ("thumos14", "activitynet13", "thumos14_rgb", "activitynet13_rgb"):
     text = Builder(config=config, data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS
     assert "features/<sub>/rgb/<video>.npy" in text and features.WTALC_FEATURES in text
 
@@ -182,3 +191,25 @@ def test_data_prepared_without_a_fingerprint_is_prepared_again(tmp_path):
   builder = _prepare("thumos14", tmp_path, manual)
   assert builder.info.metadata[wtal_dataset_builder.FINGERPRINT_KEY] == (
       features.folder_fingerprint(manual))
+
+
+def test_rgb_only_config_reads_the_rgb_stream_of_either_folder(tmp_path):
+  """docs/DESIGN.md "RGB-only data": thumos14_rgb stores no flow and reads the same rgb rows
+  from an RGB-only folder and from a two-stream one; thumos14 refuses the RGB-only folder,
+  naming the missing flow folder and the RGB-only dataset."""
+  rgb_only = os.path.join(DUMMY, "thumos14_rgb")
+  builder = _prepare("thumos14_rgb", tmp_path / "a", rgb_only)
+  assert "flow" not in builder.info.features
+  assert builder.info.features["rgb"].shape == (None, 1024)
+  from_rgb_only = _test_rgb(builder)
+  from_two_streams = _test_rgb(_prepare("thumos14_rgb", tmp_path / "b",
+                                        os.path.join(DUMMY, "thumos14_per_video")))
+  assert sorted(from_rgb_only) == ["video_test_0000004", "video_test_0000278"]
+  for video, rgb in from_rgb_only.items():
+    np.testing.assert_array_equal(rgb, from_two_streams[video])
+    np.testing.assert_array_equal(
+        rgb, np.load(os.path.join(rgb_only, "features", "test", "rgb", video + ".npy")))
+  missing = os.path.join(rgb_only, "features", "train", "flow")
+  with pytest.raises(ValueError, match=f"missing folder {re.escape(missing)} .*thumos14_rgb "
+                     "dataset"):
+    _prepare("thumos14", tmp_path / "c", rgb_only)
