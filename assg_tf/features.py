@@ -752,14 +752,16 @@ def _read_wtalc(manual_dir, split, class_names, seconds_per_segment, expected_di
   gt = read_wtalc_annotations(manual_dir)
   _fill_ambiguous(gt, "thumos14")
   path = os.path.join(manual_dir, WTALC_FEATURES)
-  features = read_npy(path)
-  if features.ndim != 1 or len(features) != len(gt):
-    raise FeatureError(f"{path}: array of shape {features.shape}, expected one [T, 2048] "
-                       f"array per video of {WTALC_ANNOTATIONS}/videoname.npy ({len(gt)})")
+  features = None  # the one file of every video's features: read when a video is kept
   rows = sorted((video, i) for i, video in enumerate(gt) if gt[video].split == split)
   for video, i in rows:
     if keep is not None and not keep(video):
       continue
+    if features is None:
+      features = read_npy(path)
+      if features.ndim != 1 or len(features) != len(gt):
+        raise FeatureError(f"{path}: array of shape {features.shape}, expected one [T, 2048] "
+                           f"array per video of {WTALC_ANNOTATIONS}/videoname.npy ({len(gt)})")
     rgb, flow = _split_joint(features[i], f"{path}[{i}] ({video})", expected_dim, rgb_only)
     yield make_example(video, rgb, flow, gt[video], class_names, seconds_per_segment)
 
@@ -801,6 +803,15 @@ def read_videos(manual_dir: str,
                        rgb_only)
   return _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment,
                          expected_dim, keep, layout == "per_video_joint", rgb_only)
+
+
+def split_video_ids(manual_dir: str, dataset: str, split: str) -> List[str]:
+  """The video ids `read_videos` yields for `split`, in its order, without reading features."""
+  ids: List[str] = []
+  for _ in read_videos(manual_dir, dataset, split, (), keep=lambda v: ids.append(v),
+                       rgb_only=True):
+    pass  # keep() records every id and returns None: no video is loaded
+  return ids
 
 
 # ---------------------------------------------------------------------------------------------

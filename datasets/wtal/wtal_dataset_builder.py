@@ -22,7 +22,10 @@ Splits:
   bytes of SHA-256(video_id as UTF-8), read as a big-endian unsigned integer, are 0 modulo 10
   (about 10 % of the videos, the same ones on every machine and for every feature layout).
   Checkpoint and hyper-parameter selection use this split, never the test videos (docs/DESIGN.md
-  "Method").
+  "Method"). Choice for the real configs: when no training video is `in_validation` (a small
+  collection of one's own videos: 5 videos have none 59 % of the time), the one whose hash is
+  nearest to it (lowest hash modulo 10, then lowest id) is held out, since tfds cannot write an
+  empty split (`held_out`); fewer than 2 training videos is an error.
 - `test`: THUMOS'14 its test videos; ActivityNet 1.3 its `validation` subset (its `testing`
   subset has no public labels).
 
@@ -44,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, Optional, Sequence, Tuple
 
 from absl import logging
 from etils import epath
@@ -89,12 +92,24 @@ FINGERPRINT_KEY = "manual_dir_fingerprint"  # in builder.info.metadata of the re
 
 def in_validation(video_id: str) -> bool:
   """Whether a training video belongs to the held-out `validation` split (stable hash)."""
-  digest = hashlib.sha256(video_id.encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") % VALIDATION_MODULUS == 0
+  return _hash(video_id) % VALIDATION_MODULUS == 0
 
 
 def _in_train(video_id: str) -> bool:
   return not in_validation(video_id)
+
+
+def _hash(video_id: str) -> int:
+  return int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "big")
+
+
+def held_out(train_ids: Sequence[str]) -> FrozenSet[str]:
+  """The training videos of a real config held out as `validation`: those `in_validation`, or,
+  when there is none, the one with the lowest hash modulo 10 (then the lowest id)."""
+  held = frozenset(v for v in train_ids if in_validation(v))
+  if held or not train_ids:
+    return held
+  return frozenset([min(train_ids, key=lambda v: (_hash(v) % VALIDATION_MODULUS, v))])
 
 
 @dataclasses.dataclass(eq=False)
@@ -212,11 +227,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     manual_dir = os.fspath(dl_manager.manual_dir)
     # Fails now, with the expected paths of every layout, if the folder holds none.
     features_lib.detect_layout(manual_dir, cfg.dataset)
+    train_ids = features_lib.split_video_ids(manual_dir, cfg.dataset, "train")
+    if len(train_ids) < 2:
+      raise features_lib.FeatureError(
+          f"{manual_dir}: {len(train_ids)} training video(s) with features and ground truth "
+          f"{train_ids}; expected at least 2 (one is held out as validation)")
+    held = held_out(train_ids)
     self.info.metadata.update({FINGERPRINT_KEY: features_lib.folder_fingerprint(manual_dir),
                                "manual_dir": manual_dir})
     return {
-        "train": self._generate_examples(manual_dir, "train", _in_train),
-        "validation": self._generate_examples(manual_dir, "train", in_validation),
+        "train": self._generate_examples(manual_dir, "train", lambda v: v not in held),
+        "validation": self._generate_examples(manual_dir, "train", held.__contains__),
         "test": self._generate_examples(manual_dir, "test", None),
     }
 

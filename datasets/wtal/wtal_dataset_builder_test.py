@@ -1,4 +1,5 @@
 """Tests of the tfds builder `wtal`: every config, every feature layout (docs/DESIGN.md "Data")."""
+import json
 import os
 import re
 import shutil
@@ -213,3 +214,33 @@ def test_rgb_only_config_reads_the_rgb_stream_of_either_folder(tmp_path):
   with pytest.raises(ValueError, match=f"missing folder {re.escape(missing)} .*thumos14_rgb "
                      "dataset"):
     _prepare("thumos14", tmp_path / "c", rgb_only)
+
+
+def _own_videos(root, train_ids, test_ids=("game_1",)):
+  """An RGB-only folder of one's own videos (as extract_features writes) with a gt.json."""
+  database = {}
+  for subset, ids in (("train", train_ids), ("test", test_ids)):
+    for video in ids:
+      os.makedirs(root / "features" / subset / "rgb", exist_ok=True)
+      np.save(root / "features" / subset / "rgb" / f"{video}.npy", np.ones([2, 1024], np.float32))
+      database[video] = {"subset": subset, "annotations": [
+          {"segment": [0.0, 0.6], "label": "LongJump"}]}
+  (root / "gt.json").write_text(json.dumps({"database": database}))
+  return str(root)
+
+
+def test_a_few_videos_of_ones_own_still_hold_one_out(tmp_path):
+  """None of clip_a, clip_b, clip_d hashes to validation: the nearest one is held out (tfds
+  cannot write an empty split); a single training video is refused in one line."""
+  train_ids = ["clip_a", "clip_b", "clip_d"]
+  assert not any(map(wtal_dataset_builder.in_validation, train_ids))
+  (held,) = wtal_dataset_builder.held_out(train_ids)
+  assert wtal_dataset_builder.held_out(train_ids + ["clip_c"]) == {"clip_c"}  # in_validation
+  builder = _prepare("thumos14_rgb", tmp_path / "data", _own_videos(tmp_path / "a", train_ids))
+  splits = {s: sorted(e["video_id"].decode() for e in tfds.as_numpy(builder.as_dataset(split=s)))
+            for s in ("train", "validation", "test")}
+  assert splits == {"train": sorted(set(train_ids) - {held}), "validation": [held],
+                    "test": ["game_1"]}
+  with pytest.raises(ValueError, match=r"1 training video\(s\) with features and ground truth "
+                     r"\['clip_a'\]; expected at least 2"):
+    _prepare("thumos14_rgb", tmp_path / "data2", _own_videos(tmp_path / "b", ["clip_a"]))
