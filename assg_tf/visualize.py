@@ -57,11 +57,11 @@ def main(argv):
       raise app.UsageError("--video needs --output (and no --video_id)")
     maps = figures.draw_file(FLAGS.model_dir, FLAGS.video, FLAGS.output, FLAGS.features,
                              FLAGS.class_name, FLAGS.variant, FLAGS.i3d_checkpoint)
-    print(f"{maps['video_id']}, class {maps['class_name']}: {FLAGS.output}")
-    return
-  maps = figures.draw(FLAGS.model_dir, FLAGS.output, FLAGS.video_id, FLAGS.split,
-                      FLAGS.class_name, FLAGS.variant, FLAGS.data_dir, FLAGS.manual_dir,
-                      FLAGS.curves)
+    figures.draw(FLAGS.model_dir, curves=FLAGS.curves)
+  else:
+    maps = figures.draw(FLAGS.model_dir, FLAGS.output, FLAGS.video_id, FLAGS.split,
+                        FLAGS.class_name, FLAGS.variant, FLAGS.data_dir, FLAGS.manual_dir,
+                        FLAGS.curves)
   if maps is not None:
     print(f"{maps['video_id']}, class {maps['class_name']}: {FLAGS.output}")
   if FLAGS.curves:
