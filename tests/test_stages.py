@@ -33,17 +33,16 @@ def test_seeds_come_from_the_users_file_then_the_runs_file(tmp_path):
   stored = {"v1": np.array([[0, 1], [3, 0]], np.int32)}
   user = str(tmp_path / "user_{stream}.npz")
   seeds_lib.save_seeds(user.format(stream="rgb"), stored, info.channels)
-  cfg = config_lib.Config(model_dir=str(tmp_path / "out"),
+  cfg = config_lib.Config(model_dir=str(tmp_path / "out"), streams=("rgb",),
                           cas=config_lib.CASConfig(seeds_file=user))
-  got = stages.load_or_compute_seeds(cfg, "rgb", None, None, info)
-  np.testing.assert_array_equal(got["v1"], stored["v1"])
-  cfg = config_lib.Config(model_dir=str(tmp_path / "out"))
+  got = stages.load_or_compute_seeds(cfg, None, None, info)
+  np.testing.assert_array_equal(got["rgb"]["v1"], stored["v1"])
+  cfg = config_lib.Config(model_dir=str(tmp_path / "out"), streams=("flow",))
   seeds_lib.save_seeds(run_dir.seeds_path(cfg.model_dir, "flow"), stored, info.channels)
-  got = stages.load_or_compute_seeds(cfg, "flow", None, None, info)
-  np.testing.assert_array_equal(got["v1"], stored["v1"])
+  got = stages.load_or_compute_seeds(cfg, None, None, info)
+  np.testing.assert_array_equal(got["flow"]["v1"], stored["v1"])
   with pytest.raises(ValueError, match="expected 4"):
-    stages.load_or_compute_seeds(cfg, "flow", None, None,
-                                 config_lib.DatasetInfo(("a", "b", "c"), 2, 2))
+    stages.load_or_compute_seeds(cfg, None, None, config_lib.DatasetInfo(("a", "b", "c"), 2, 2))
 
 
 def test_seconds_per_segment_of_a_split():
