@@ -45,5 +45,8 @@ setuptools.setup(
         "matplotlib>=3.8,<4",
     ],
     # dill: tensorflow_datasets.testing (DatasetBuilderTestCase) does not import without it.
-    extras_require={"test": ["pytest>=8", "dill"]},
+    # av (PyAV, FFmpeg's libraries in a wheel): decoding videos for I3D feature extraction
+    # (assg_tf.extract_features, predict --video); optional, and in "test" so CI runs the
+    # video tests.
+    extras_require={"video": ["av>=12"], "test": ["pytest>=8", "dill", "av>=12"]},
 )

@@ -20,7 +20,7 @@ import sys
 
 __version__ = "0.1.0"
 
-_KERAS_MODULES = ("cas", "layers", "model", "sap")  # define the registered Keras classes
+_KERAS_MODULES = ("cas", "i3d", "layers", "model", "sap")  # define the registered Keras classes
 _WATCHED = ("keras", "tensorflow")
 _registered = False
 

@@ -249,7 +249,21 @@ def paper_preset(cfg: Config) -> Config:
 
 
 # The tfds configs of the `wtal` builder (datasets/wtal), i.e. the valid `DataConfig.dataset`s.
-DATASETS = ("synthetic", "synthetic_thumos", "synthetic_anet", "thumos14", "activitynet13")
+# `<benchmark>_rgb`: the RGB stream alone (flow of width 0; docs/DESIGN.md "RGB-only data").
+DATASETS = ("synthetic", "synthetic_thumos", "synthetic_anet", "thumos14", "activitynet13",
+            "thumos14_rgb", "activitynet13_rgb")
+RGB_ONLY_SUFFIX = "_rgb"
+
+
+def benchmark(dataset: str) -> str:
+  """The benchmark whose annotations and layouts a dataset reads (`thumos14_rgb` -> `thumos14`;
+  a synthetic dataset is its own name)."""
+  return dataset[:-len(RGB_ONLY_SUFFIX)] if dataset.endswith(RGB_ONLY_SUFFIX) else dataset
+
+
+def dataset_streams(dataset: str) -> Tuple[str, ...]:
+  """The streams a dataset has: rgb alone for the `_rgb` configs, else both."""
+  return ("rgb",) if dataset.endswith(RGB_ONLY_SUFFIX) else STREAMS
 
 
 def _positive_int(x) -> bool:
@@ -324,6 +338,15 @@ def _section_checks(cls) -> List[Tuple[str, Any, str]]:
           _CHECKS.get(cls, []))
 
 
+def _stream_problems(cfg: Config) -> List[Tuple[str, Any, str]]:
+  """Streams the dataset does not have (an `_rgb` dataset has no flow)."""
+  have = dataset_streams(cfg.data.dataset)
+  if set(cfg.streams) <= set(have):
+    return []
+  return [("streams", cfg.streams, f"{', '.join(have)} alone: the dataset {cfg.data.dataset} "
+           "has no " + ", ".join(s for s in cfg.streams if s not in have) + " stream")]
+
+
 def problems(cfg) -> List[Tuple[str, Any, str]]:
   """(field, value, expected) of every value of `cfg` that fails its check.
 
@@ -335,7 +358,8 @@ def problems(cfg) -> List[Tuple[str, Any, str]]:
   if isinstance(cfg, Config):
     return [(f"{f.name}.{name}", value, expected) for f in dataclasses.fields(cfg)
             if dataclasses.is_dataclass(getattr(cfg, f.name))
-            for name, value, expected in problems(getattr(cfg, f.name))] + own
+            for name, value, expected in problems(getattr(cfg, f.name))] + own + (
+                _stream_problems(cfg) if not own else [])
   return own
 
 

@@ -8,7 +8,9 @@ and `read_videos` yields one example per video, exactly the dict of docs/DESIGN.
 `training` / `validation` (ActivityNet's `validation` subset is our `test` split).
 
 - `per_video` (BaS-Net / UM / CoLA): `features/<sub>/rgb/<video>.npy` and
-  `features/<sub>/flow/<video>.npy`, float [T, 1024] each.
+  `features/<sub>/flow/<video>.npy`, float [T, 1024] each. Without the `flow/` folders (what
+  `python -m assg_tf.extract_features` writes) the folder holds the RGB stream only
+  (`missing_flow_folder` names the first missing one) and is read with `rgb_only`.
 - `per_video_joint` (ACM-Net): `features/<sub>/<video>.npy`, float [T, 2048], rgb channels first.
 - `wtalc` (W-TALC, THUMOS'14 only): `Thumos14reduced-I3D-JOINTFeatures.npy`, a pickled numpy
   object array of [T, 2048] arrays (rgb first), and `Thumos14reduced-Annotations/` with
@@ -48,9 +50,14 @@ Choices where the design is silent:
   normalised multi-hot label of eq. 5 divides by zero); test videos may have none (THUMOS'14's
   `video_test_0001292` has only `Ambiguous` segments).
 - Layout detection order when several are present: per_video, per_video_joint, wtalc.
+- RGB-only reading (`read_videos(rgb_only=True)`, docs/DESIGN.md "RGB-only data"): the rgb
+  features of any layout (the flow files of a per-video layout are not read, the flow half of
+  joint files is dropped), with `flow` float32 [T, 0], so an example keeps the keys and the
+  [rgb, flow] channel order of docs/DESIGN.md.
 - Pickles (W-TALC) are read by an allow-list unpickler that can only rebuild numpy arrays,
   dtypes and scalars (plus Python lists, strings and numbers, which need no global); anything
-  else is refused with `FeatureError` naming the file and the refused global.
+  else is refused with `FeatureError` naming the file and the refused global. Dicts need no
+  global either, so nested dicts of arrays (the I3D checkpoint, `i3d.py`) are read as well.
 
 Every problem with the input raises `FeatureError` (a ValueError) naming the file and what was
 expected. Outputs are numpy: float32 features, examples in sorted video-id order.
@@ -458,7 +465,7 @@ def _expected_paths(manual_dir: str, dataset: Optional[str]) -> str:
   datasets = [dataset] if dataset else list(DATASETS)
   subs = sorted({s for d in datasets for s in _SUBSET_FOLDER[d].values()})
   feats = os.path.join(manual_dir, "features")
-  lines = ["  per_video (BaS-Net / UM / CoLA):"]
+  lines = ["  per_video (BaS-Net / UM / CoLA; without the flow folders: RGB only):"]
   lines += [f"    {os.path.join(feats, s, 'rgb', '<video>.npy')} and "
             f"{os.path.join(feats, s, 'flow', '<video>.npy')}  (float [T, {FEATURE_DIM}])"
             for s in subs]
@@ -512,6 +519,24 @@ def detect_layout(manual_dir: str, dataset: Optional[str] = None) -> str:
                      + _expected_paths(manual_dir, dataset))
 
 
+def missing_flow_folder(manual_dir: str, dataset: str) -> Optional[str]:
+  """The first missing `features/<sub>/flow` folder of a per-video layout whose `rgb` folders
+  are there (an RGB-only folder, e.g. from `python -m assg_tf.extract_features`); None when
+  every subset has its flow folder or the layout is not per_video.
+
+  Raises:
+    FeatureError: as `detect_layout` (no folder, no layout).
+  """
+  if detect_layout(manual_dir, dataset) != "per_video":
+    return None
+  for sub in _SUBSET_FOLDER[dataset].values():
+    folder = os.path.join(manual_dir, "features", sub)
+    if os.path.isdir(os.path.join(folder, "rgb")) and not os.path.isdir(
+        os.path.join(folder, "flow")):
+      return os.path.join(folder, "flow")
+  return None
+
+
 # ----------------------------------------------------------------------------------------------
 # Examples.
 
@@ -561,15 +586,15 @@ def _match_stream_lengths(rgb, flow, rgb_path, flow_path):
   return rgb[:t], flow[:t]
 
 
-def _split_joint(array, path, expected_dim):
-  """[T, 2D] joint features -> rgb [T, D], flow [T, D] (rgb first)."""
+def _split_joint(array, path, expected_dim, rgb_only=False):
+  """[T, 2D] joint features -> rgb [T, D], flow [T, D] (rgb first; [T, 0] with `rgb_only`)."""
   width = None if expected_dim is None else 2 * expected_dim
   array = check_features(array, path, width)
   if array.shape[1] % 2:
     raise FeatureError(f"{path}: joint features of shape {array.shape}, expected an even "
                        "width (rgb channels then flow channels)")
   half = array.shape[1] // 2
-  return array[:, :half], array[:, half:]
+  return array[:, :half], array[:, 2 * half if rgb_only else half:]
 
 
 def _read_split_file(path: str) -> List[str]:
@@ -642,7 +667,7 @@ def _ground_truth(manual_dir: str, dataset: str) -> Dict[str, VideoAnnotation]:
 
 
 def _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment,
-                    expected_dim, keep, joint) -> Iterator[dict]:
+                    expected_dim, keep, joint, rgb_only) -> Iterator[dict]:
   sub = _SUBSET_FOLDER[dataset][split]
   folder = os.path.join(manual_dir, "features", sub)
   rgb_dir, flow_dir = os.path.join(folder, "rgb"), os.path.join(folder, "flow")
@@ -650,6 +675,10 @@ def _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment
   if not os.path.isdir(expected):
     raise FeatureError(f"missing folder {expected} (the {split} split of the "
                        f"{'per_video_joint' if joint else 'per_video'} layout)")
+  if not (joint or rgb_only or os.path.isdir(flow_dir)):
+    raise FeatureError(f"missing folder {flow_dir} (the flow features of the {split} split); "
+                       f"a folder of RGB features alone is the {dataset}_rgb dataset "
+                       "(train --streams=rgb reads it)")
   available = _npy_stems(folder if joint else rgb_dir)
   gt = _ground_truth(manual_dir, dataset)
   for video, stem in _members(manual_dir, dataset, split, gt, set(available)):
@@ -657,7 +686,11 @@ def _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment
       continue
     if joint:
       path = os.path.join(folder, stem + ".npy")
-      rgb, flow = _split_joint(read_npy(path), path, expected_dim)
+      rgb, flow = _split_joint(read_npy(path), path, expected_dim, rgb_only)
+    elif rgb_only:
+      rgb_path = os.path.join(rgb_dir, stem + ".npy")
+      rgb = check_features(read_npy(rgb_path), rgb_path, expected_dim)
+      flow = np.zeros([len(rgb), 0], np.float32)
     else:
       rgb_path = os.path.join(rgb_dir, stem + ".npy")
       flow_path = os.path.join(flow_dir, stem + ".npy")
@@ -715,19 +748,21 @@ def read_wtalc_annotations(manual_dir: str) -> Dict[str, VideoAnnotation]:
 
 
 def _read_wtalc(manual_dir, split, class_names, seconds_per_segment, expected_dim,
-                keep) -> Iterator[dict]:
+                keep, rgb_only) -> Iterator[dict]:
   gt = read_wtalc_annotations(manual_dir)
   _fill_ambiguous(gt, "thumos14")
   path = os.path.join(manual_dir, WTALC_FEATURES)
-  features = read_npy(path)
-  if features.ndim != 1 or len(features) != len(gt):
-    raise FeatureError(f"{path}: array of shape {features.shape}, expected one [T, 2048] "
-                       f"array per video of {WTALC_ANNOTATIONS}/videoname.npy ({len(gt)})")
+  features = None  # the one file of every video's features: read when a video is kept
   rows = sorted((video, i) for i, video in enumerate(gt) if gt[video].split == split)
   for video, i in rows:
     if keep is not None and not keep(video):
       continue
-    rgb, flow = _split_joint(features[i], f"{path}[{i}] ({video})", expected_dim)
+    if features is None:
+      features = read_npy(path)
+      if features.ndim != 1 or len(features) != len(gt):
+        raise FeatureError(f"{path}: array of shape {features.shape}, expected one [T, 2048] "
+                           f"array per video of {WTALC_ANNOTATIONS}/videoname.npy ({len(gt)})")
+    rgb, flow = _split_joint(features[i], f"{path}[{i}] ({video})", expected_dim, rgb_only)
     yield make_example(video, rgb, flow, gt[video], class_names, seconds_per_segment)
 
 
@@ -737,7 +772,8 @@ def read_videos(manual_dir: str,
                 class_names: Sequence[str],
                 seconds_per_segment: float = SECONDS_PER_SEGMENT,
                 expected_dim: Optional[int] = None,
-                keep: Optional[Callable[[str], bool]] = None) -> Iterator[dict]:
+                keep: Optional[Callable[[str], bool]] = None,
+                rgb_only: bool = False) -> Iterator[dict]:
   """Yields the examples of one split of a feature folder, in sorted video-id order.
 
   Args:
@@ -749,6 +785,7 @@ def read_videos(manual_dir: str,
     expected_dim: the feature width per stream (joint files: twice this); None accepts any
       width (joint files split in half).
     keep: if given, only videos with keep(video_id) True are read (others are not loaded).
+    rgb_only: read the rgb features alone (no flow folder needed); `flow` is float32 [T, 0].
 
   Yields:
     The example dict of docs/DESIGN.md: video_id, rgb, flow, num_segments,
@@ -762,9 +799,19 @@ def read_videos(manual_dir: str,
   _check_split(split)
   layout = detect_layout(manual_dir, dataset)
   if layout == "wtalc":
-    return _read_wtalc(manual_dir, split, class_names, seconds_per_segment, expected_dim, keep)
+    return _read_wtalc(manual_dir, split, class_names, seconds_per_segment, expected_dim, keep,
+                       rgb_only)
   return _read_per_video(manual_dir, dataset, split, class_names, seconds_per_segment,
-                         expected_dim, keep, joint=layout == "per_video_joint")
+                         expected_dim, keep, layout == "per_video_joint", rgb_only)
+
+
+def split_video_ids(manual_dir: str, dataset: str, split: str) -> List[str]:
+  """The video ids `read_videos` yields for `split`, in its order, without reading features."""
+  ids: List[str] = []
+  for _ in read_videos(manual_dir, dataset, split, (), keep=lambda v: ids.append(v),
+                       rgb_only=True):
+    pass  # keep() records every id and returns None: no video is loaded
+  return ids
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,12 @@ step of ASSG, all on one time axis in seconds:
 `curves` plots the training curves of every stage from the TensorBoard logs in `OUT/logs`
 (one panel per logged quantity, one line per stage).
 
+`draw_file` (`visualize --video`) draws a video file for a run trained with `--streams=rgb`:
+frames along the video's timeline (the network's 224 x 224 view), the fused heatmap of the
+class (default: the video's top-scoring class) and background, and the class's detections
+(`video_file_maps`, `draw_video_file`). Its I3D RGB features are given, or extracted
+(`extraction.features_for_run`, cached beside the figure).
+
 The video's features come from the tfds `wtal` dataset named in run.json (its data_dir unless
 `data_dir` is given). A video, class, split or variant that is not there is a ValueError naming
 it and listing what is. Figures are drawn with matplotlib's Agg backend and written atomically.
@@ -40,11 +46,14 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 
 from assg_tf import cas as cas_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import extraction  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import growing  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import inference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import input_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import run_dir  # pylint: disable=g-import-not-at-top,wrong-import-position
 from assg_tf import seeds as seeds_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from assg_tf import video as video_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 STREAM_COLORS = {"rgb": "tab:red", "flow": "tab:blue"}
 
@@ -256,29 +265,119 @@ def draw_video(maps: Dict[str, Any], path: str) -> None:
           for s, v in sources.items()) + ")"
     ax.set_title(title + "; orange = class, gray = background", loc="left", fontsize=10)
 
-  ax = axes[4]
-  _shade_gt(ax, maps["gt"], "ground truth")
-  ax.stairs(maps["heatmap_fg"], edges, color="tab:purple", lw=1.5, label="foreground (class)")
-  ax.stairs(maps["heatmap_bg"], edges, color="tab:gray", lw=1.2, label="background")
-  ax.set_ylim(-0.05, 1.05)
-  ax.set_title("5. fused heatmap (eq. 6)", loc="left", fontsize=10)
-  _legend(ax)
+  _shade_gt(axes[4], maps["gt"], "ground truth")
+  _heatmap_panel(axes[4], maps, edges, "5. fused heatmap (eq. 6)")
 
   ax = axes[5]
   _shade_gt(ax, maps["gt"], "ground truth")
-  for i, ((s, e), score) in enumerate(zip(maps["detections"], maps["scores"])):
-    ax.plot([s, e], [score, score], color="tab:purple", lw=2.5, solid_capstyle="butt",
-            label="detection" if i == 0 else None)
-  ax.set_ylim(0, 1.05)
-  ax.set_ylabel("score")
-  ax.set_title(f"6. detections of the class ({len(maps['scores'])}; "
-               f"{maps['num_other_detections']} of other classes not shown)", loc="left",
-               fontsize=10)
+  _detections_panel(ax, maps, "6. detections of the class")
   _legend(ax)
   ax.set_xlim(0, length * delta)
   ax.set_xlabel("time (seconds)")
   fig.tight_layout()
   _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# A video file (RGB-only runs): frames, heatmap and detections on the video's timeline.
+
+
+def video_file_maps(video_path: str, rgb: np.ndarray, model_dir: str, variant: str = "assg",
+                    class_index: Optional[int] = None, num_thumbnails: int = 8
+                    ) -> Dict[str, Any]:
+  """What `draw_video_file` draws for a video file and its RGB features [T, rgb_dim]."""
+  model = inference.model_from_run(model_dir, variant)
+  (_, joint), = inference.with_zero_flow([("v", rgb)], model.flow_dim)
+  out = model.forward(joint[None], np.array([len(joint)], np.int32))
+  out = {k: np.asarray(v)[0] for k, v in out.items()}
+  if class_index is None:
+    class_index = int(np.argmax(out["video_scores"]))
+  heatmap = out["heatmaps"]
+  n = int(out["num_detections"])
+  keep = out["detection_classes"][:n] == class_index
+  delta, length = model.seconds_per_segment, len(rgb)
+  times = (np.arange(num_thumbnails) + 0.5) * length * delta / num_thumbnails
+  wanted = {int(t * video_lib.FPS): t for t in times}
+  thumbnails = []
+  for i, frame in enumerate(video_lib.read_frames(video_path)):
+    if i in wanted:
+      thumbnails.append((wanted[i], frame[::4, ::4]))
+    if len(thumbnails) == len(wanted):
+      break
+  return {"video_id": os.path.splitext(os.path.basename(video_path))[0],
+          "class_name": model.class_names[class_index],
+          "class_score": float(out["video_scores"][class_index]), "variant": variant,
+          "delta": delta, "length": length, "thumbnails": thumbnails,
+          "heatmap_fg": heatmap[:length, class_index + 1], "heatmap_bg": heatmap[:length, 0],
+          "detections": out["detection_segments"][:n][keep],
+          "scores": out["detection_scores"][:n][keep], "num_other_detections": int(n - keep.sum())}
+
+
+def _heatmap_panel(ax, maps: Dict[str, Any], edges: np.ndarray, title: str) -> None:
+  ax.stairs(maps["heatmap_fg"], edges, color="tab:purple", lw=1.5, label="foreground (class)")
+  ax.stairs(maps["heatmap_bg"], edges, color="tab:gray", lw=1.2, label="background")
+  ax.set_ylim(-0.05, 1.05)
+  ax.set_title(title, loc="left", fontsize=10)
+  _legend(ax)
+
+
+def _detections_panel(ax, maps: Dict[str, Any], title: str) -> None:
+  for i, ((s, e), score) in enumerate(zip(maps["detections"], maps["scores"])):
+    ax.plot([s, e], [score, score], color="tab:purple", lw=2.5, solid_capstyle="butt",
+            label="detection" if i == 0 else None)
+  ax.set_ylim(0, 1.05)
+  ax.set_ylabel("score")
+  ax.set_title(f"{title} ({len(maps['scores'])}; {maps['num_other_detections']} of other "
+               "classes not shown)", loc="left", fontsize=10)
+
+
+def draw_video_file(maps: Dict[str, Any], path: str) -> None:
+  """Draws `video_file_maps` as a PNG at `path`: frames, fused heatmap, detections."""
+  delta, length = maps["delta"], maps["length"]
+  edges = np.arange(length + 1) * delta
+  duration = length * delta
+  fig, axes = plt.subplots(3, 1, figsize=(13, 6.5), sharex=True,
+                           gridspec_kw={"height_ratios": [1.2, 1.5, 1.2]})
+  fig.suptitle(f"{maps['video_id']}: class {maps['class_name']!r} (video score "
+               f"{maps['class_score']:.2f}, {maps['variant']})", fontsize=13)
+  ax = axes[0]
+  width = duration / max(len(maps["thumbnails"]), 1)
+  for t, image in maps["thumbnails"]:
+    ax.imshow(image, extent=(t - 0.48 * width, t + 0.48 * width, 0, 1), aspect="auto")
+  ax.set_ylim(0, 1)
+  ax.set_yticks([])
+  ax.set_title("1. frames (the network's 224 x 224 centre crop)", loc="left", fontsize=10)
+  _heatmap_panel(axes[1], maps, edges, "2. fused heatmap (eq. 6)")
+  _detections_panel(axes[2], maps, "3. detections of the class")
+  if len(maps["scores"]):
+    _legend(axes[2])
+  axes[2].set_xlim(0, duration)
+  axes[2].set_xlabel("time (seconds)")
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def draw_file(model_dir: str, video: str, output: str, features: Optional[str] = None,
+              class_name: Optional[str] = None, variant: str = "assg",
+              i3d_checkpoint: Optional[str] = None,
+              extractor: Optional[extraction.Extractor] = None) -> Dict[str, Any]:
+  """`visualize --video` without its flags: draws the video file `video` at `output` for the
+  RGB-only run `model_dir`; returns its `video_file_maps`. Its features are `features` (a .npy
+  of I3D RGB features [T, rgb_dim]), else extracted and cached beside `output`."""
+  run = run_dir.read_run(model_dir)
+  if not os.path.isfile(video):
+    raise FileNotFoundError(f"--video={video} is not a video file")
+  extraction.check_rgb_run(run, model_dir)
+  if features is None:
+    root = extraction.cache_root(output)
+    extraction.features_for_run(video, model_dir, root, i3d_checkpoint, extractor)
+    (video_id, _), = video_lib.list_videos(video)
+    features = extraction.feature_path(root, "test", video_id)
+  rgb = features_lib.check_features(features_lib.read_npy(features), features, run.info.rgb_dim)
+  maps = video_file_maps(video, rgb, model_dir, variant,
+                         _class_index(class_name, run.info.class_names))
+  draw_video_file(maps, output)
+  return maps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,6 +448,17 @@ def draw_curves(curves: Dict[str, Dict[str, Tuple[np.ndarray, np.ndarray]]], pat
 # A run's figures.
 
 
+def _class_index(class_name: Optional[str], run_classes: Sequence[str]) -> Optional[int]:
+  """The index of `class_name` among the run's classes (None for None); ValueError listing
+  them when it is not one."""
+  if class_name is None:
+    return None
+  if class_name not in run_classes:
+    raise ValueError(f"class_name={class_name!r} is not a class of the run; expected one of "
+                     f"{list(run_classes)}")
+  return list(run_classes).index(class_name)
+
+
 def draw(model_dir: str, output: Optional[str] = None, video_id: Optional[str] = None,
          split: str = "test", class_name: Optional[str] = None, variant: str = "assg",
          data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
@@ -368,13 +478,8 @@ def draw(model_dir: str, output: Optional[str] = None, video_id: Optional[str] =
     if list(info.class_names) != run_classes:
       raise ValueError(f"the dataset {data_cfg.dataset} has classes {list(info.class_names)}, "
                        f"the run {model_dir} {run_classes}")
-    class_index = None
-    if class_name is not None:
-      if class_name not in run_classes:
-        raise ValueError(f"class_name={class_name!r} is not a class of the run; expected one of "
-                         f"{run_classes}")
-      class_index = run_classes.index(class_name)
-    maps = video_maps(find_video(examples, video_id), run, model_dir, variant, class_index)
+    maps = video_maps(find_video(examples, video_id), run, model_dir, variant,
+                      _class_index(class_name, run_classes))
     draw_video(maps, output)
   if curves:
     draw_curves(read_curves(run_dir.logs_dir(model_dir)), curves)

@@ -24,7 +24,9 @@ from assg_tf import config as config_lib
 FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     # Data (docs/DESIGN.md "Data").
     "dataset": ("data", "dataset", "tfds config of the wtal builder: synthetic, "
-                "synthetic_thumos, synthetic_anet, thumos14, activitynet13."),
+                "synthetic_thumos, synthetic_anet, thumos14, activitynet13, thumos14_rgb, "
+                "activitynet13_rgb (RGB only; thumos14 / activitynet13 on a folder without "
+                "flow/ folders is read as these)."),
     "manual_dir": ("data", "manual_dir", "Folder with the user's features (tfds manual_dir)."),
     "data_dir": ("data", "data_dir", "tfds data dir for prepared data (default: tfds')."),
     "train_split": ("data", "train_split", "Split to train on."),

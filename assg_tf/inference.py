@@ -8,7 +8,9 @@ for every video length; `serving.py` wraps the same function in the SavedModel.
 For new videos (`python -m assg_tf.predict`), `Model` is what prediction needs of a trained
 model, either a run directory's networks (`model_from_run`) or an exported SavedModel
 (`model_from_saved_model`); `predict_videos` runs one on padded batches, `predict_files` on
-feature files.
+feature files, `predict_video_files` on video files (RGB-only runs: the I3D RGB features are
+extracted first, `extraction.features_for_run`, and any flow columns the run's features have
+are zeros, which an RGB-only run never reads: `with_zero_flow`).
 """
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ import tensorflow as tf
 
 from assg_tf import config as config_lib
 from assg_tf import evaluation
+from assg_tf import extraction
 from assg_tf import features as features_lib
 from assg_tf import model as model_lib
 from assg_tf import proposals
 from assg_tf import run_dir
+from assg_tf import video as video_lib
 
 # (features [B, T, D] float32, num_segments [B] int32) -> the outputs of docs/DESIGN.md "Serving".
 ForwardFn = Callable[[np.ndarray, np.ndarray], Mapping[str, tf.Tensor]]
@@ -178,5 +182,33 @@ def predict_files(features: str, output: str, model_dir: Optional[str] = None,
            else model_from_saved_model(export_dir))
   videos = features_lib.read_features(features, model.rgb_dim, model.flow_dim, flow_features)
   results = predict_videos(videos, model.forward, model.class_names, batch_size)
+  evaluation.write_predictions(output, results)
+  return results
+
+
+def with_zero_flow(videos: Sequence[Tuple[str, np.ndarray]], flow_dim: int
+                   ) -> List[Tuple[str, np.ndarray]]:
+  """RGB features [T, rgb_dim] -> [T, rgb_dim + flow_dim] with zero flow columns (never read by
+  an RGB-only run; none at all when the run's data is RGB-only, flow_dim = 0)."""
+  return [(v, np.concatenate([x, np.zeros([len(x), flow_dim], np.float32)], axis=1))
+          for v, x in videos]
+
+
+def predict_video_files(videos: str, output: str, model_dir: str, variant: str = "assg",
+                        batch_size: int = 8, i3d_checkpoint: Optional[str] = None,
+                        video_features: Optional[str] = None,
+                        extractor: Optional[extraction.Extractor] = None,
+                        show_progress: bool = True) -> Dict[str, list]:
+  """`python -m assg_tf.predict --video` without its flags: extracts (or finds cached, under
+  `extraction.cache_root(output, video_features)`) the I3D RGB features of `videos` (a file or
+  a folder) for the RGB-only run `model_dir`, predicts, writes `output`; returns the results."""
+  root = extraction.cache_root(output, video_features)
+  extraction.features_for_run(videos, model_dir, root, i3d_checkpoint, extractor, show_progress)
+  model = model_from_run(model_dir, variant)
+  rgb = [video for video_id, _ in video_lib.list_videos(videos)
+         for video in features_lib.read_features(
+             extraction.feature_path(root, "test", video_id), model.rgb_dim, 0)]
+  results = predict_videos(with_zero_flow(rgb, model.flow_dim), model.forward,
+                           model.class_names, batch_size)
   evaluation.write_predictions(output, results)
   return results

@@ -14,10 +14,14 @@ Evaluation uses every snippet of a video; a batch is padded to its longest video
 the real rows. Batches are exactly those of docs/DESIGN.md ("Batches").
 
 Datasets come from the tfds builder `wtal` (`assg_tf/datasets/wtal`), whose examples are the
-"A dataset example" of docs/DESIGN.md.
+"A dataset example" of docs/DESIGN.md. RGB-only data (docs/DESIGN.md "RGB-only data"): a real
+benchmark whose per-video folder has no `flow/` folders is read as its `_rgb` config
+(`resolve_dataset`), and `load_split` gives those examples a `flow` of width 0, so the joint
+features are the rgb channels alone and `DatasetInfo.flow_dim` is 0.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,6 +78,33 @@ def _class_names(features) -> Tuple[str, ...]:
   return tuple(feature.names)
 
 
+def resolve_dataset(data_cfg: config_lib.DataConfig,
+                    streams: Optional[Sequence[str]] = None) -> config_lib.DataConfig:
+  """`data_cfg` with the dataset its feature folder holds: `thumos14` / `activitynet13` on a
+  per-video folder without `flow/` folders is `thumos14_rgb` / `activitynet13_rgb`.
+
+  Raises:
+    ValueError: `streams` (the streams to train) include flow and the folder has none; the
+      message names the missing folder. `features.FeatureError`: no feature folder or layout.
+  """
+  from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
+  if data_cfg.dataset not in features_lib.DATASETS or not data_cfg.manual_dir:
+    return data_cfg
+  missing = features_lib.missing_flow_folder(data_cfg.manual_dir, data_cfg.dataset)
+  if missing is None:
+    return data_cfg
+  if streams is not None and "flow" in streams:
+    raise ValueError(f"--streams={','.join(streams)}: {missing} does not exist (the folder "
+                     "holds RGB features only); train with --streams=rgb, or add the flow "
+                     "features")
+  return dataclasses.replace(data_cfg, dataset=data_cfg.dataset + config_lib.RGB_ONLY_SUFFIX)
+
+
+def _with_empty_flow(example: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """An RGB-only example with the `flow` of docs/DESIGN.md's example, float32 [T, 0]."""
+  return {**example, "flow": tf.zeros([tf.shape(example["rgb"])[0], 0], tf.float32)}
+
+
 def load_split(data_cfg: config_lib.DataConfig, split: str
                ) -> Tuple[tf.data.Dataset, config_lib.DatasetInfo]:
   """Loads split `split` of tfds `wtal/<data_cfg.dataset>`, preparing it first if needed.
@@ -85,22 +116,29 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
   in `train_dataset`. `split` may use tfds slicing ("train[:90%]"). A split whose prepared
   files hold at most `data_cfg.cache_megabytes` is cached in memory after its first pass. A real
   benchmark's `manual_dir` must hold a feature layout (`features.FeatureError` otherwise), and
-  is required while the dataset is not prepared (ValueError).
+  is required while the dataset is not prepared (ValueError). A folder of RGB features alone
+  is read as the benchmark's `_rgb` config (`resolve_dataset`); the examples of an `_rgb`
+  config get a `flow` of width 0.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from assg_tf.datasets.wtal import wtal_dataset_builder  # pylint: disable=g-import-not-at-top,unused-import
   from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
 
+  # The user's feature folder is checked here (tfds' own check is an AssertionError).
+  data_cfg = resolve_dataset(data_cfg)
   builder = tfds.builder(f"wtal/{data_cfg.dataset}", data_dir=data_cfg.data_dir)
-  # The user's feature folder is checked here: tfds' own check is an AssertionError.
-  if data_cfg.dataset in features_lib.DATASETS and data_cfg.manual_dir:
-    features_lib.detect_layout(data_cfg.manual_dir, data_cfg.dataset)
-  elif data_cfg.dataset in features_lib.DATASETS and not builder.is_prepared():
+  real = config_lib.benchmark(data_cfg.dataset) in features_lib.DATASETS
+  if real and data_cfg.manual_dir:
+    features_lib.detect_layout(data_cfg.manual_dir, config_lib.benchmark(data_cfg.dataset))
+  elif real and not builder.is_prepared():
     raise ValueError(f"dataset {data_cfg.dataset} is not prepared in {builder.data_dir}: give "
                      "manual_dir (--manual_dir), the folder with your features")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=data_cfg.manual_dir))
   dataset = builder.as_dataset(split=split, shuffle_files=False)
+  features = builder.info.features
+  if "flow" not in features:  # an RGB-only config
+    dataset = dataset.map(_with_empty_flow)
   try:
     num_bytes = int(builder.info.splits[split].num_bytes)
   except (KeyError, ValueError, AttributeError, TypeError):
@@ -109,14 +147,14 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
     # Decoded once, then read from memory every epoch: on a 2-core machine the input pipeline
     # otherwise takes its decoding time from the training step's cores.
     dataset = dataset.cache()
-  features = builder.info.features
   try:
     num_examples = int(builder.info.splits[split].num_examples)
   except (KeyError, ValueError, AttributeError):
     num_examples = None
   info = config_lib.DatasetInfo(class_names=_class_names(features),
                                 rgb_dim=int(features["rgb"].shape[-1]),
-                                flow_dim=int(features["flow"].shape[-1]),
+                                flow_dim=int(features["flow"].shape[-1]) if "flow" in features
+                                else 0,
                                 num_examples=num_examples,
                                 seconds_per_segment=seconds_per_segment(dataset))
   return dataset, info

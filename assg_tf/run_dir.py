@@ -29,6 +29,8 @@ import re
 import tempfile
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from assg_tf import config as config_lib
 
 PathLike = Union[str, os.PathLike]
@@ -137,6 +139,12 @@ def write_text(path: PathLike, text: str) -> None:
 def write_json(path: PathLike, obj: Any) -> None:
   """Writes `obj` as JSON atomically (`atomic_path`); NaN and inf are refused."""
   write_text(path, json.dumps(obj, allow_nan=False))
+
+
+def write_npy(path: PathLike, array) -> None:
+  """Writes a numpy array as a .npy file atomically (`atomic_path`)."""
+  with atomic_path(path, suffix=".npy") as tmp:
+    np.save(tmp, array)
 
 
 def save_keras(net, path: str) -> None:

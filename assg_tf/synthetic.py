@@ -535,17 +535,6 @@ def generate_split(spec, split: str) -> Iterator[Dict[str, Any]]:
 # data.
 
 
-def _atomic_write(path: str, write) -> None:
-  """`write(binary file)`, atomically (`run_dir.atomic_path`)."""
-  with run_dir.atomic_path(path) as tmp:
-    with open(tmp, "wb") as f:
-      write(f)
-
-
-def _save_npy(path: str, array: np.ndarray) -> None:
-  _atomic_write(path, lambda f: np.save(f, array))
-
-
 def write_per_video_layout(spec, out_dir: str, joint: bool = False) -> None:
   """Writes both splits in the per-video layout of docs/DESIGN.md "Data" under `out_dir`.
 
@@ -563,15 +552,14 @@ def write_per_video_layout(spec, out_dir: str, joint: bool = False) -> None:
       video_id = example["video_id"]
       folder = os.path.join(out_dir, "features", split)
       if joint:
-        _save_npy(os.path.join(folder, f"{video_id}.npy"),
-                  np.concatenate([example["rgb"], example["flow"]], axis=1))
+        run_dir.write_npy(os.path.join(folder, f"{video_id}.npy"),
+                          np.concatenate([example["rgb"], example["flow"]], axis=1))
       else:
         for stream in STREAMS:
-          _save_npy(os.path.join(folder, stream, f"{video_id}.npy"), example[stream])
+          run_dir.write_npy(os.path.join(folder, stream, f"{video_id}.npy"), example[stream])
       database.update(evaluation.ground_truth_database([example], names, split))
       video_ids.append(video_id)
-    _atomic_write(os.path.join(out_dir, f"split_{split}.txt"),
-                  lambda f, ids=video_ids: f.write("".join(v + "\n" for v in ids).encode()))
+    run_dir.write_text(os.path.join(out_dir, f"split_{split}.txt"),
+                       "".join(v + "\n" for v in video_ids))
   gt = {"version": f"assg_tf synthetic {spec.name} seed {spec.seed}", "database": database}
-  _atomic_write(os.path.join(out_dir, "gt.json"),
-                lambda f: f.write(json.dumps(gt, indent=1).encode()))
+  run_dir.write_text(os.path.join(out_dir, "gt.json"), json.dumps(gt, indent=1))

@@ -3,7 +3,10 @@ exports it (docs/DESIGN.md "Commands").
 
     python -m assg_tf.train --flagfile=configs/thumos.flags --manual_dir=DATA --model_dir=OUT
 
-1. Data: the train, held-out validation and test splits of the tfds `wtal` builder.
+1. Data: the train, held-out validation and test splits of the tfds `wtal` builder. A real
+   benchmark's folder of RGB features alone (no `flow/` folders, e.g. from
+   `python -m assg_tf.extract_features`) is its `_rgb` dataset, which trains `--streams=rgb`
+   only (`input_pipeline.resolve_dataset`; docs/DESIGN.md "RGB-only data").
 2. For each stream (rgb, flow; paper 3.5 trains them separately): the CAS seed network
    (paper 3.2.1); the initial seeds of every training video (with `--joint_seeds`, the
    default, one set for both streams, `seeds.join_streams`); for each stream the SSG and/or
@@ -57,6 +60,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Everything that can be checked is, before anything is written to model_dir.
   cfg = assg_flags.config_from_flags(FLAGS)
+  data_cfg = input_pipeline.resolve_dataset(cfg.data, cfg.streams)
+  if data_cfg.dataset != cfg.data.dataset:
+    logging.info("%s holds RGB features only: dataset %s", cfg.data.manual_dir, data_cfg.dataset)
+  cfg = dataclasses.replace(cfg, data=data_cfg)
   strategy = distribute.create_strategy()
 
   # 1. Data.

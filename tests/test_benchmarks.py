@@ -111,3 +111,15 @@ def test_realism_smoke():
   stdout = _run("realism.py", "--videos=3", "--feature_dim=40")
   assert "| real I3D sample, rgb, 2.56 s | 0.798 | 0.631 |" in stdout
   assert "| synthetic_anet, flow, 0.64 s |" in stdout
+
+
+def test_extract_features_benchmark_smoke():
+  """benchmarks/bench_extract_features.py on a 1.4 s synthetic clip with a narrow random I3D."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  pytest.importorskip("av")
+  stdout = _run("bench_extract_features.py", "--seconds=1.4", "--width_multiplier=0.0625",
+                "--batch_size=2")
+  assert "decode: 35 frames at 25 fps" in stdout
+  assert "network: 2 snippets of 16 frames" in stdout
+  assert "decode share of decode + network:" in stdout
+  assert "end to end: 2 snippets in" in stdout and "real-time factor" in stdout

@@ -24,7 +24,8 @@ def test_defaults_are_valid():
      "cas.bg_seed_null_quantile=1.5: expected a number in [0, 1]"),
     ("predict", "max_detections", 0, "predict.max_detections=0: expected a positive int"),
     ("data", "dataset", "thumos15", "data.dataset='thumos15': expected one of synthetic, "
-     "synthetic_thumos, synthetic_anet, thumos14, activitynet13"),
+     "synthetic_thumos, synthetic_anet, thumos14, activitynet13, thumos14_rgb, "
+     "activitynet13_rgb"),
 ])
 def test_bad_values_are_named(section, field, value, message):
   base = config_lib.Config()
@@ -65,3 +66,19 @@ def test_dataset_info_and_stream_slices():
   assert joint[config_lib.stream_slice("flow", 4)] == [4, 5, 6, 7, 8, 9]
   with pytest.raises(ValueError, match="stream='depth'"):
     config_lib.stream_slice("depth", 4)
+
+
+def test_rgb_only_datasets_have_no_flow_stream():
+  """docs/DESIGN.md "RGB-only data"."""
+  assert config_lib.dataset_streams("thumos14_rgb") == ("rgb",)
+  assert config_lib.dataset_streams("thumos14") == config_lib.STREAMS
+  assert [config_lib.benchmark(d) for d in ("activitynet13_rgb", "thumos14", "synthetic")] == [
+      "activitynet13", "thumos14", "synthetic"]
+  rgb_only = config_lib.DataConfig(dataset="activitynet13_rgb")
+  config_lib.validate(config_lib.Config(data=rgb_only, streams=("rgb",)))
+  with pytest.raises(ValueError, match=r"^streams=\('rgb', 'flow'\): expected rgb alone: the "
+                     r"dataset activitynet13_rgb has no flow stream$"):
+    config_lib.validate(config_lib.Config(data=rgb_only))
+  info = config_lib.DatasetInfo(("a",), rgb_dim=4, flow_dim=0)
+  assert info.feature_dim == 4
+  assert list(range(4))[config_lib.stream_slice("rgb", 4)] == [0, 1, 2, 3]

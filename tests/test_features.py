@@ -389,9 +389,46 @@ def test_length_mismatch(tmp_path):
 
 def test_missing_flow_file(tmp_path):
   root, _ = _one_video(tmp_path, _feats(3, 3, 0), None)
+  os.makedirs(os.path.join(root, "features", "train", "flow"))  # the folder, not the file
   with pytest.raises(features.FeatureError, match=r"missing file: .*flow/video_validation_0000051"
                      r"\.npy"):
     _read(root)
+
+
+def test_rgb_only_per_video_layout(tmp_path):
+  """docs/DESIGN.md "RGB-only data": rgb/ folders only, as extract_features writes them."""
+  rgb = _feats(5, 3, 0)
+  root, _ = _one_video(tmp_path, rgb, None)
+  flow_dir = os.path.join(root, "features", "train", "flow")
+  assert features.detect_layout(root, "thumos14") == "per_video"
+  assert features.missing_flow_folder(root, "thumos14") == flow_dir
+  (ex,) = _read(root, rgb_only=True)
+  np.testing.assert_array_equal(ex["rgb"], rgb)
+  assert ex["flow"].shape == (5, 0) and ex["flow"].dtype == np.float32
+  assert ex["num_segments"] == 5 and ex["labels"][THUMOS.index("Billiards")] == 1
+  with pytest.raises(features.FeatureError, match=(
+      f"missing folder {re_path(flow_dir)} \\(the flow features of the train split\\); a "
+      "folder of RGB features alone is the thumos14_rgb dataset")):
+    _read(root)
+  _one_video(tmp_path, np.zeros([0, 3], np.float32), None)
+  with pytest.raises(features.FeatureError, match="zero-length video"):  # still checked
+    _read(root, rgb_only=True)
+
+
+def test_rgb_only_reading_of_two_stream_layouts(tmp_path):
+  rgb, flow = _feats(4, 3, 0), _feats(4, 3, 1)
+  root, _ = _one_video(tmp_path / "per_video", rgb, flow)
+  assert features.missing_flow_folder(root, "thumos14") is None
+  (ex,) = _read(root, rgb_only=True)  # the flow files are not read
+  np.testing.assert_array_equal(ex["rgb"], rgb)
+  assert ex["flow"].shape == (4, 0)
+  joint = str(tmp_path / "joint")
+  _save(os.path.join(joint, "features", "train", "video_validation_0000051.npy"),
+        np.concatenate([rgb, flow], axis=1))
+  assert features.missing_flow_folder(joint, "thumos14") is None
+  (ex,) = features.read_videos(joint, "thumos14", "train", THUMOS, rgb_only=True)
+  np.testing.assert_array_equal(ex["rgb"], rgb)
+  assert ex["flow"].shape == (4, 0)
 
 
 def test_label_not_in_class_list(tmp_path):

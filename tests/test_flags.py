@@ -108,7 +108,9 @@ def test_every_config_field_has_a_flag():
     ("--keep_checkpoints=0", "--keep_checkpoints=0: expected a positive int"),
     ("--max_detections=0", "--max_detections=0: expected a positive int"),
     ("--dataset=thumos15", "--dataset='thumos15': expected one of synthetic, synthetic_thumos, "
-     "synthetic_anet, thumos14, activitynet13"),
+     "synthetic_anet, thumos14, activitynet13, thumos14_rgb, activitynet13_rgb"),
+    ("--dataset=thumos14_rgb", "--streams=('rgb', 'flow'): expected rgb alone: the dataset "
+     "thumos14_rgb has no flow stream"),
 ])
 def test_values_checked_by_the_config_are_named_by_flag(arg, message):
   with pytest.raises(ValueError) as e:

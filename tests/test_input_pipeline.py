@@ -268,3 +268,33 @@ def test_load_split_checks_the_feature_folder_before_tfds(tmp_path):
                      r"manual_dir \(--manual_dir\), the folder with your features"):
     input_pipeline.load_split(config.DataConfig(dataset="activitynet13",
                                                 data_dir=str(tmp_path / "tfds")), "train")
+
+
+def test_rgb_only_folder_is_the_rgb_dataset_with_a_flow_of_width_zero(tmp_path):
+  """docs/DESIGN.md "RGB-only data": a per-video folder without flow/ folders (what
+  extract_features writes) loads as thumos14_rgb; its examples and batches carry no flow."""
+  rgb_only = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "datasets", "wtal", "dummy_data", "thumos14_rgb")
+  cfg = config.DataConfig(dataset="thumos14", manual_dir=rgb_only, data_dir=str(tmp_path))
+  resolved = input_pipeline.resolve_dataset(cfg, streams=("rgb",))
+  assert resolved.dataset == "thumos14_rgb" and resolved.manual_dir == rgb_only
+  assert input_pipeline.resolve_dataset(resolved) == resolved
+  with pytest.raises(ValueError, match=(
+      f"--streams=rgb,flow: {rgb_only}/features/train/flow does not exist \\(the folder "
+      r"holds RGB features only\); train with --streams=rgb")):
+    input_pipeline.resolve_dataset(cfg, streams=("rgb", "flow"))
+  test, info = input_pipeline.load_split(cfg, "test")
+  assert (info.rgb_dim, info.flow_dim, info.feature_dim, info.num_examples) == (1024, 0, 1024, 2)
+  for ex in test.as_numpy_iterator():
+    assert ex["flow"].shape == (ex["num_segments"], 0) and ex["flow"].dtype == np.float32
+    np.testing.assert_array_equal(ex["rgb"], np.load(
+        os.path.join(rgb_only, "features", "test", "rgb", ex["video_id"].decode() + ".npy")))
+  batch = next(iter(input_pipeline.eval_dataset(test, 2)))
+  assert batch["features"].shape[-1] == 1024
+  batch = next(iter(input_pipeline.train_dataset(test, 8, 2, seed=0)))
+  assert batch["features"].shape == (2, 8, 1024)
+  # a two-stream folder is read as it is
+  two_streams = os.path.join(os.path.dirname(rgb_only), "thumos14_per_video")
+  assert input_pipeline.resolve_dataset(
+      config.DataConfig(dataset="thumos14", manual_dir=two_streams), ("rgb", "flow")).dataset == (
+          "thumos14")

@@ -2,6 +2,7 @@
 import dataclasses
 import os
 
+import numpy as np
 import pytest
 
 from assg_tf import config as config_lib
@@ -55,6 +56,17 @@ def test_write_json_gives_the_file_the_umask_mode(tmp_path, mask):
     os.umask(old)
   assert os.stat(tmp_path / "m.json").st_mode & 0o777 == 0o666 & ~mask
   assert os.listdir(tmp_path) == ["m.json"]
+
+
+def test_npy_file_is_written_atomically_with_the_umask_mode(tmp_path):
+  old = os.umask(0o022)
+  try:
+    run_dir.write_npy(str(tmp_path / "a" / "x.npy"), np.arange(3, dtype=np.float32))
+  finally:
+    os.umask(old)
+  assert os.stat(tmp_path / "a" / "x.npy").st_mode & 0o777 == 0o644
+  assert os.listdir(tmp_path / "a") == ["x.npy"]
+  np.testing.assert_array_equal(np.load(tmp_path / "a" / "x.npy"), [0, 1, 2])
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):

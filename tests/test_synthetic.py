@@ -322,12 +322,3 @@ def test_written_layout_reads_back_through_the_feature_readers(tmp_path, joint):
     # The last video of each split has Ambiguous segments (video_validation_0000160,
     # video_test_0000278), so they are compared too.
     assert len(generated[-1]["ambiguous"]) and len(read[-1]["ambiguous"])
-
-
-def test_per_video_layout_files_get_the_umask_mode(tmp_path):
-  old = os.umask(0o022)
-  try:
-    synthetic._save_npy(str(tmp_path / "a" / "x.npy"), np.zeros(3))  # pylint: disable=protected-access
-  finally:
-    os.umask(old)
-  assert os.stat(tmp_path / "a" / "x.npy").st_mode & 0o777 == 0o644

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RGB_ONLY = os.path.join(REPO, "datasets", "wtal", "dummy_data", "thumos14_rgb")
 
 
 def _train_command(model_dir, data_dir, *extra):
@@ -153,9 +154,14 @@ def _command(module, *args):
     (["--learning_rate=-1"], "error: --learning_rate=-1.0: expected a positive number"),
     (["--checkpoint_every=0"], "error: --checkpoint_every=0: expected a positive int"),
     (["--dataset=thumos15"], "error: --dataset='thumos15': expected one of synthetic, "
-     "synthetic_thumos, synthetic_anet, thumos14, activitynet13"),
+     "synthetic_thumos, synthetic_anet, thumos14, activitynet13, thumos14_rgb, "
+     "activitynet13_rgb"),
     (["--dataset=thumos14", "--manual_dir=/nonexistent/features"],
      "error: feature folder /nonexistent/features does not exist; expected one of:"),
+    # an RGB-only folder (no flow/ folders, as extract_features writes) cannot train flow
+    (["--dataset=thumos14", f"--manual_dir={RGB_ONLY}", "--streams=rgb,flow"],
+     f"error: --streams=rgb,flow: {RGB_ONLY}/features/train/flow does not exist (the folder "
+     "holds RGB features only); train with --streams=rgb, or add the flow features"),
 ])
 def test_bad_input_is_one_message_and_writes_nothing(tmp_path, args, message):
   out = tmp_path / "out"

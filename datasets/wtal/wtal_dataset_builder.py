@@ -8,6 +8,12 @@ docs/DESIGN.md "Data". One example per video, exactly the dict of docs/DESIGN.md
 - `thumos14`, `activitynet13`: the user's pre-extracted features in tfds' `manual_dir`, in any
   layout `assg_tf.features` reads (per-video, per-video joint, W-TALC for THUMOS'14); 1024
   channels per stream, one row per 0.64 s (16 frames at 25 fps).
+- `thumos14_rgb`, `activitynet13_rgb`: the RGB stream alone (docs/DESIGN.md "RGB-only data"),
+  from any of those layouts, or from a per-video layout without `flow/` folders (what
+  `python -m assg_tf.extract_features` writes). Their examples have no `flow` feature (tfds
+  cannot store a [T, 0] tensor); `assg_tf.input_pipeline.load_split` gives them a float32
+  [T, 0] `flow`, so the pipeline sees the example of docs/DESIGN.md with a flow of width 0.
+  Adding them left the data of the other configs unchanged, so `VERSION` did not change.
 
 Splits:
 - `train`: the training videos (THUMOS'14: its 200 validation videos; ActivityNet 1.3: its
@@ -16,7 +22,10 @@ Splits:
   bytes of SHA-256(video_id as UTF-8), read as a big-endian unsigned integer, are 0 modulo 10
   (about 10 % of the videos, the same ones on every machine and for every feature layout).
   Checkpoint and hyper-parameter selection use this split, never the test videos (docs/DESIGN.md
-  "Method").
+  "Method"). Choice for the real configs: when no training video is `in_validation` (a small
+  collection of one's own videos: 5 videos have none 59 % of the time), the one whose hash is
+  nearest to it (lowest hash modulo 10, then lowest id) is held out, since tfds cannot write an
+  empty split (`held_out`); fewer than 2 training videos is an error.
 - `test`: THUMOS'14 its test videos; ActivityNet 1.3 its `validation` subset (its `testing`
   subset has no public labels).
 
@@ -38,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, Optional, Sequence, Tuple
 
 from absl import logging
 from etils import epath
@@ -59,6 +68,8 @@ Put the features of one benchmark in a folder and pass it as `manual_dir` (`--ma
 1. per-video (BaS-Net / UM / CoLA releases):
      features/<sub>/rgb/<video>.npy    float [T, 1024]
      features/<sub>/flow/<video>.npy   float [T, 1024]
+   without the flow/ folders (python -m assg_tf.extract_features): the RGB stream only,
+   read by the thumos14_rgb / activitynet13_rgb configs
 2. per-video joint (ACM-Net releases):
      features/<sub>/<video>.npy        float [T, 2048], rgb channels first
 3. W-TALC (thumos14 only):
@@ -81,12 +92,24 @@ FINGERPRINT_KEY = "manual_dir_fingerprint"  # in builder.info.metadata of the re
 
 def in_validation(video_id: str) -> bool:
   """Whether a training video belongs to the held-out `validation` split (stable hash)."""
-  digest = hashlib.sha256(video_id.encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") % VALIDATION_MODULUS == 0
+  return _hash(video_id) % VALIDATION_MODULUS == 0
 
 
 def _in_train(video_id: str) -> bool:
   return not in_validation(video_id)
+
+
+def _hash(video_id: str) -> int:
+  return int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "big")
+
+
+def held_out(train_ids: Sequence[str]) -> FrozenSet[str]:
+  """The training videos of a real config held out as `validation`: those `in_validation`, or,
+  when there is none, the one with the lowest hash modulo 10 (then the lowest id)."""
+  held = frozenset(v for v in train_ids if in_validation(v))
+  if held or not train_ids:
+    return held
+  return frozenset([min(train_ids, key=lambda v: (_hash(v) % VALIDATION_MODULUS, v))])
 
 
 @dataclasses.dataclass(eq=False)
@@ -96,6 +119,7 @@ class WtalConfig(tfds.core.BuilderConfig):
   dataset: str = ""  # thumos14 | activitynet13 (real features)
   feature_dim: int = features_lib.FEATURE_DIM  # per stream, real features
   seconds_per_segment: float = features_lib.SECONDS_PER_SEGMENT  # real features
+  rgb_only: bool = False  # real features: the RGB stream alone, no `flow` feature
 
 
 def _synthetic():
@@ -123,6 +147,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                  description="THUMOS'14, 20 classes, user-provided I3D features."),
       WtalConfig(name="activitynet13", dataset="activitynet13",
                  description="ActivityNet 1.3, 200 classes, user-provided I3D features."),
+      WtalConfig(name="thumos14_rgb", dataset="thumos14", rgb_only=True,
+                 description="THUMOS'14, 20 classes, user-provided I3D features, RGB only."),
+      WtalConfig(name="activitynet13_rgb", dataset="activitynet13", rgb_only=True,
+                 description="ActivityNet 1.3, 200 classes, user-provided I3D features, RGB "
+                 "only."),
   ]
   DEFAULT_CONFIG_NAME = "synthetic"
   # tfds would infer this folder (README.md, CITATIONS.bib) from the module name, which is
@@ -137,23 +166,25 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return _LAYOUTS_HELP
 
   def _classes_and_dims(self) -> Tuple[Sequence[str], int, int, float]:
-    """(class names, rgb width, flow width, seconds per segment) of the config."""
+    """(class names, rgb width, flow width (0: RGB only), seconds per segment) of the config."""
     cfg = self.builder_config
     if cfg.synthetic_spec:
       synthetic = _synthetic()
       spec = synthetic.SPECS[cfg.synthetic_spec]
       return (list(synthetic.class_names(spec)), spec.feature_dim, spec.feature_dim,
               spec.seconds_per_segment)
-    return (list(features_lib.class_names(cfg.dataset)), cfg.feature_dim, cfg.feature_dim,
-            cfg.seconds_per_segment)
+    return (list(features_lib.class_names(cfg.dataset)), cfg.feature_dim,
+            0 if cfg.rgb_only else cfg.feature_dim, cfg.seconds_per_segment)
 
   def _info(self) -> tfds.core.DatasetInfo:
     names, rgb_dim, flow_dim, _ = self._classes_and_dims()
+    streams = {"rgb": tfds.features.Tensor(shape=(None, rgb_dim), dtype=np.float32)}
+    if flow_dim:  # an RGB-only config stores no flow (tfds cannot store [T, 0])
+      streams["flow"] = tfds.features.Tensor(shape=(None, flow_dim), dtype=np.float32)
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             "video_id": tfds.features.Text(),
-            "rgb": tfds.features.Tensor(shape=(None, rgb_dim), dtype=np.float32),
-            "flow": tfds.features.Tensor(shape=(None, flow_dim), dtype=np.float32),
+            **streams,
             "num_segments": tfds.features.Scalar(dtype=np.int32),
             "seconds_per_segment": tfds.features.Scalar(dtype=np.float32),
             "duration": tfds.features.Scalar(dtype=np.float32),
@@ -196,11 +227,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     manual_dir = os.fspath(dl_manager.manual_dir)
     # Fails now, with the expected paths of every layout, if the folder holds none.
     features_lib.detect_layout(manual_dir, cfg.dataset)
+    train_ids = features_lib.split_video_ids(manual_dir, cfg.dataset, "train")
+    if len(train_ids) < 2:
+      raise features_lib.FeatureError(
+          f"{manual_dir}: {len(train_ids)} training video(s) with features and ground truth "
+          f"{train_ids}; expected at least 2 (one is held out as validation)")
+    held = held_out(train_ids)
     self.info.metadata.update({FINGERPRINT_KEY: features_lib.folder_fingerprint(manual_dir),
                                "manual_dir": manual_dir})
     return {
-        "train": self._generate_examples(manual_dir, "train", _in_train),
-        "validation": self._generate_examples(manual_dir, "train", in_validation),
+        "train": self._generate_examples(manual_dir, "train", lambda v: v not in held),
+        "validation": self._generate_examples(manual_dir, "train", held.__contains__),
         "test": self._generate_examples(manual_dir, "test", None),
     }
 
@@ -214,9 +251,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, manual_dir: str, split: str, keep
                          ) -> Iterator[Tuple[str, Dict]]:
     cfg = self.builder_config
-    names, rgb_dim, flow_dim, delta = self._classes_and_dims()
-    assert rgb_dim == flow_dim  # real configs: one width per stream
+    names, rgb_dim, _, delta = self._classes_and_dims()
     for example in features_lib.read_videos(manual_dir, cfg.dataset, split, names,
-                                            seconds_per_segment=delta,
-                                            expected_dim=rgb_dim, keep=keep):
+                                            seconds_per_segment=delta, expected_dim=rgb_dim,
+                                            keep=keep, rgb_only=cfg.rgb_only):
+      if cfg.rgb_only:
+        del example["flow"]
       yield example["video_id"], example

@@ -1,5 +1,7 @@
 """Tests of the tfds builder `wtal`: every config, every feature layout (docs/DESIGN.md "Data")."""
+import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -57,6 +59,14 @@ class Thumos14WtalcTest(tfds.testing.DatasetBuilderTestCase):
   SPLITS = _REAL_SPLITS
 
 
+class Thumos14RgbTest(tfds.testing.DatasetBuilderTestCase):
+  """RGB features alone: no flow/ folders, as `python -m assg_tf.extract_features` writes."""
+  DATASET_CLASS = Builder
+  BUILDER_CONFIG_NAMES_TO_TEST = ["thumos14_rgb"]
+  EXAMPLE_DIR = os.path.join(DUMMY, "thumos14_rgb")
+  SPLITS = _REAL_SPLITS
+
+
 class ActivityNet13Test(tfds.testing.DatasetBuilderTestCase):
   DATASET_CLASS = Builder
   BUILDER_CONFIG_NAMES_TO_TEST = ["activitynet13"]
@@ -82,7 +92,7 @@ def test_held_out_videos_are_a_stable_hash():
 
 def test_only_real_configs_declare_a_manual_download(tmp_path):
   assert Builder(config="synthetic", data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS is None
-  for config in ("thumos14", "activitynet13"):
+  for config in ("thumos14", "activitynet13", "thumos14_rgb", "activitynet13_rgb"):
     text = Builder(config=config, data_dir=str(tmp_path)).MANUAL_DOWNLOAD_INSTRUCTIONS
     assert "features/<sub>/rgb/<video>.npy" in text and features.WTALC_FEATURES in text
 
@@ -182,3 +192,55 @@ def test_data_prepared_without_a_fingerprint_is_prepared_again(tmp_path):
   builder = _prepare("thumos14", tmp_path, manual)
   assert builder.info.metadata[wtal_dataset_builder.FINGERPRINT_KEY] == (
       features.folder_fingerprint(manual))
+
+
+def test_rgb_only_config_reads_the_rgb_stream_of_either_folder(tmp_path):
+  """docs/DESIGN.md "RGB-only data": thumos14_rgb stores no flow and reads the same rgb rows
+  from an RGB-only folder and from a two-stream one; thumos14 refuses the RGB-only folder,
+  naming the missing flow folder and the RGB-only dataset."""
+  rgb_only = os.path.join(DUMMY, "thumos14_rgb")
+  builder = _prepare("thumos14_rgb", tmp_path / "a", rgb_only)
+  assert "flow" not in builder.info.features
+  assert builder.info.features["rgb"].shape == (None, 1024)
+  from_rgb_only = _test_rgb(builder)
+  from_two_streams = _test_rgb(_prepare("thumos14_rgb", tmp_path / "b",
+                                        os.path.join(DUMMY, "thumos14_per_video")))
+  assert sorted(from_rgb_only) == ["video_test_0000004", "video_test_0000278"]
+  for video, rgb in from_rgb_only.items():
+    np.testing.assert_array_equal(rgb, from_two_streams[video])
+    np.testing.assert_array_equal(
+        rgb, np.load(os.path.join(rgb_only, "features", "test", "rgb", video + ".npy")))
+  missing = os.path.join(rgb_only, "features", "train", "flow")
+  with pytest.raises(ValueError, match=f"missing folder {re.escape(missing)} .*thumos14_rgb "
+                     "dataset"):
+    _prepare("thumos14", tmp_path / "c", rgb_only)
+
+
+def _own_videos(root, train_ids, test_ids=("game_1",)):
+  """An RGB-only folder of one's own videos (as extract_features writes) with a gt.json."""
+  database = {}
+  for subset, ids in (("train", train_ids), ("test", test_ids)):
+    for video in ids:
+      os.makedirs(root / "features" / subset / "rgb", exist_ok=True)
+      np.save(root / "features" / subset / "rgb" / f"{video}.npy", np.ones([2, 1024], np.float32))
+      database[video] = {"subset": subset, "annotations": [
+          {"segment": [0.0, 0.6], "label": "LongJump"}]}
+  (root / "gt.json").write_text(json.dumps({"database": database}))
+  return str(root)
+
+
+def test_a_few_videos_of_ones_own_still_hold_one_out(tmp_path):
+  """None of clip_a, clip_b, clip_d hashes to validation: the nearest one is held out (tfds
+  cannot write an empty split); a single training video is refused in one line."""
+  train_ids = ["clip_a", "clip_b", "clip_d"]
+  assert not any(map(wtal_dataset_builder.in_validation, train_ids))
+  (held,) = wtal_dataset_builder.held_out(train_ids)
+  assert wtal_dataset_builder.held_out(train_ids + ["clip_c"]) == {"clip_c"}  # in_validation
+  builder = _prepare("thumos14_rgb", tmp_path / "data", _own_videos(tmp_path / "a", train_ids))
+  splits = {s: sorted(e["video_id"].decode() for e in tfds.as_numpy(builder.as_dataset(split=s)))
+            for s in ("train", "validation", "test")}
+  assert splits == {"train": sorted(set(train_ids) - {held}), "validation": [held],
+                    "test": ["game_1"]}
+  with pytest.raises(ValueError, match=r"1 training video\(s\) with features and ground truth "
+                     r"\['clip_a'\]; expected at least 2"):
+    _prepare("thumos14_rgb", tmp_path / "data2", _own_videos(tmp_path / "b", ["clip_a"]))

@@ -9,6 +9,9 @@ stay small enough to commit. Deterministic: the same files on every run.
 
 - thumos14_per_video/: features/{train,test}/{rgb,flow}/<video>.npy, a BaS-Net-style gt.json
   (string segment bounds, subsets train/test) and split_{train,test}.txt.
+- thumos14_rgb/: features/{train,test}/rgb/<video>.npy only (no flow folders, as
+  `python -m assg_tf.extract_features` writes them; the rgb files of thumos14_per_video) and
+  the same gt.json, no split files: the RGB-only configs.
 - thumos14_joint/: features/{train,test}/<video>.npy [T, 2048]; no gt.json (the shipped
   challenge annotations are used); one test file without annotations (skipped).
 - thumos14_wtalc/: W-TALC's Thumos14reduced-I3D-JOINTFeatures.npy and annotation files.
@@ -56,29 +59,40 @@ def _object_array(items) -> np.ndarray:
   return out
 
 
-def _per_video(root: str, videos_by_sub, joint: bool = False) -> None:
+def _per_video(root: str, videos_by_sub, joint: bool = False, flow: bool = True) -> None:
   for sub, videos in videos_by_sub.items():
     for video in videos:
       t = _length(video)
-      rgb, flow = _feats(video, "rgb", t), _feats(video, "flow", t)
+      rgb = _feats(video, "rgb", t)
       if joint:
         _save(os.path.join(root, "features", sub, video + ".npy"),
-              np.concatenate([rgb, flow], axis=1))
-      else:
-        _save(os.path.join(root, "features", sub, "rgb", video + ".npy"), rgb)
-        _save(os.path.join(root, "features", sub, "flow", video + ".npy"), flow)
+              np.concatenate([rgb, _feats(video, "flow", t)], axis=1))
+        continue
+      _save(os.path.join(root, "features", sub, "rgb", video + ".npy"), rgb)
+      if flow:
+        _save(os.path.join(root, "features", sub, "flow", video + ".npy"),
+              _feats(video, "flow", t))
 
 
-def thumos14_per_video(root: str) -> None:
-  _per_video(root, {"train": THUMOS_TRAIN, "test": THUMOS_TEST})
+def _thumos_gt_json(root: str) -> None:
   with open(os.path.join(features._DATA_DIR, "thumos14", "gt_basnet_210.json")) as f:  # pylint: disable=protected-access
     database = json.load(f)["database"]
   gt = {"database": {v: database[v] for v in THUMOS_TRAIN + THUMOS_TEST}}
   with open(os.path.join(root, "gt.json"), "w") as f:
     json.dump(gt, f, indent=1)
+
+
+def thumos14_per_video(root: str) -> None:
+  _per_video(root, {"train": THUMOS_TRAIN, "test": THUMOS_TEST})
+  _thumos_gt_json(root)
   for sub, videos in (("train", THUMOS_TRAIN), ("test", THUMOS_TEST)):
     with open(os.path.join(root, f"split_{sub}.txt"), "w") as f:
       f.write("".join(v + "\n" for v in videos))
+
+
+def thumos14_rgb(root: str) -> None:
+  _per_video(root, {"train": THUMOS_TRAIN, "test": THUMOS_TEST}, flow=False)
+  _thumos_gt_json(root)
 
 
 def thumos14_joint(root: str) -> None:
@@ -114,6 +128,7 @@ def activitynet13(root: str) -> None:
 
 def main() -> None:
   for name, write in (("thumos14_per_video", thumos14_per_video),
+                      ("thumos14_rgb", thumos14_rgb),
                       ("thumos14_joint", thumos14_joint),
                       ("thumos14_wtalc", thumos14_wtalc),
                       ("activitynet13", activitynet13)):
