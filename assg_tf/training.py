@@ -26,6 +26,7 @@ and skips the batches already trained on (`input_pipeline.train_dataset(skip=ste
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -193,28 +194,62 @@ def run_stage(name: str, net: keras.Model, optimizers: Dict[str, keras.optimizer
             else tf.summary.create_noop_writer())
   if not chief:
     validate = None  # its score would only be logged, and only the chief logs
-  t0, step = time.time(), start
+  clock = _StageClock()
+  step = start
   with writer.as_default():
     while step < steps:
       _stop_if_interrupted()
-      metrics = train_step(next(iterator))
+      with clock("input"):
+        batch = next(iterator)
+      with clock("first step" if step == start else "steps"):
+        metrics = train_step(batch)
+        values = {k: float(v) for k, v in metrics.items()}  # waits for the step's result
       step += 1
       step_var.assign(step)
       if step % train_cfg.log_every == 0 or step == steps:
-        values = {k: float(v) for k, v in metrics.items()}
-        for k, v in values.items():
-          tf.summary.scalar(k, v, step=step)
-        rate = (step - start) / max(time.time() - t0, 1e-9)
+        with clock("summaries"):
+          for k, v in values.items():
+            tf.summary.scalar(k, v, step=step)
+        rate = (step - start) / max(clock.total(), 1e-9)
         eta = (steps - step) / max(rate, 1e-9)
         logging.info("%s step %d/%d  %s  (%.1f steps/s, %.0f s left)", name, step, steps,
                      "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())), rate, eta)
       if validate is not None and (step % train_cfg.validate_every == 0 or step == steps):
-        score = validate()
+        with clock("validation"):
+          score = validate()
         _stop_if_interrupted()
         tf.summary.scalar("validation_mAP", score, step=step)
         logging.info("%s step %d  validation mAP %.4f", name, step, score)
       if step % train_cfg.checkpoint_every == 0 or step == steps:
-        saver.save(checkpoint_number=step)
-        if not chief:
-          tf.io.gfile.rmtree(save_dir)
+        with clock("checkpoints"):
+          saver.save(checkpoint_number=step)
+          if not chief:
+            tf.io.gfile.rmtree(save_dir)
+  logging.info("%s: %d steps in %s", name, step - start, clock.report(step - start - 1))
   return step
+
+
+class _StageClock:
+  """Wall time of a stage's loop by part, for its closing log line: the first step (tracing),
+  the other steps, the input pipeline, summaries, validation and checkpoints. It tells how far
+  the loop is from the step that `benchmarks/bench_training.py` measures (docs/RESULTS.md §3)."""
+
+  def __init__(self):
+    self.seconds: Dict[str, float] = {}
+    self._start = time.perf_counter()
+
+  @contextlib.contextmanager
+  def __call__(self, part: str):
+    t = time.perf_counter()
+    try:
+      yield
+    finally:
+      self.seconds[part] = self.seconds.get(part, 0.0) + time.perf_counter() - t
+
+  def total(self) -> float:
+    return time.perf_counter() - self._start
+
+  def report(self, later_steps: int) -> str:
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+    per_step = self.seconds.get("steps", 0.0) / max(later_steps, 1)
+    return f"{self.total():.1f} s ({parts}; {per_step * 1e3:.0f} ms per step after the first)"

@@ -154,3 +154,18 @@ def test_a_resumed_stage_ends_bit_identical_to_an_uninterrupted_one(data, tmp_pa
     assert len(resumed.weights) == len(whole.weights)
     for a, b in zip(whole.weights, resumed.weights):
       np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{stage} {a.path}")
+
+
+def test_stage_clock_adds_up_each_part(monkeypatch):
+  ticks = iter([0.0, 1.0, 3.0, 3.0, 3.5, 4.0, 4.25, 10.0])
+  monkeypatch.setattr(training.time, "perf_counter", lambda: next(ticks))
+  clock = training._StageClock()  # starts at 0.0
+  with clock("first step"):  # 1.0 -> 3.0
+    pass
+  with clock("steps"):  # 3.0 -> 3.5
+    pass
+  with clock("steps"):  # 4.0 -> 4.25
+    pass
+  assert clock.seconds == {"first step": 2.0, "steps": 0.75}
+  assert clock.report(later_steps=2) == (
+      "10.0 s (first step 2.0 s, steps 0.8 s; 375 ms per step after the first)")
