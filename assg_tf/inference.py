@@ -1,9 +1,11 @@
 """Detections for whole videos: the forward pass of the trained streams, fusion and proposals.
 
-Paper 3.5: the streams' heatmaps are fused with lambda (eq. 6, `model.two_stream_maps`), then
+Paper 3.5: the streams' heatmaps are fused with lambda (eq. 6, `model.fuse_streams`), then
 `proposals.detect` thresholds them at several levels, scores each run by eq. 6 and applies
-per-class NMS. The whole computation is one tf.function with `None` batch and time, traced once
-for every video length; `serving.py` wraps the same function in the SavedModel.
+per-class NMS. `Predictor` runs it as tf.functions with `None` batch and time (traced once, for
+every video length): the networks' pass, then fusion and detection, so that many post-processing
+settings can share one network pass (selection.py); `serving.py` wraps the same functions in
+the SavedModel.
 
 For new videos (`python -m assg_tf.predict`), `Model` is what prediction needs of a trained
 model, either a run directory's networks (`model_from_run`) or an exported SavedModel
@@ -34,7 +36,14 @@ ForwardFn = Callable[[np.ndarray, np.ndarray], Mapping[str, tf.Tensor]]
 
 
 class Predictor:
-  """Heatmaps, video scores and detections of a dict of trained stream networks."""
+  """Heatmaps, video scores and detections of a dict of trained stream networks.
+
+  Prediction is two tf.functions: `stream_outputs` runs the networks (each stream's heatmaps
+  and video scores), `detect` fuses the streams (eq. 6) and finds the detections with this
+  predictor's PredictConfig; `forward` is both. `with_config` gives a predictor of the same
+  networks with other post-processing settings, which can reuse the stream outputs computed
+  once (`stream_outputs_of`): selection.py scores its whole grid with one network pass.
+  """
 
   def __init__(self, nets: Dict[str, object], info: config_lib.DatasetInfo,
                cfg: config_lib.PredictConfig, score_nets: Dict[str, object] = None):
@@ -43,37 +52,70 @@ class Predictor:
     if cfg.video_scores == "cas" and not score_nets:
       raise ValueError('PredictConfig.video_scores="cas" needs the CAS networks (score_nets)')
     self.nets = dict(nets)
-    self.score_nets = dict(score_nets) if cfg.video_scores == "cas" else None
-    self.rgb_dim = info.rgb_dim
+    # The networks that give the video scores when they are not `nets` themselves.
+    use_scores = cfg.video_scores == "cas" and score_nets is not nets
+    self.score_nets = dict(score_nets) if use_scores else None
+    self.info = info
     self.cfg = cfg
-    self.forward = tf.function(self._forward, input_signature=[
-        tf.TensorSpec([None, None, info.feature_dim], tf.float32, name="features"),
-        tf.TensorSpec([None], tf.int32, name="num_segments"),
-        tf.TensorSpec([None], tf.float32, name="seconds_per_segment"),
-    ])
+    features = tf.TensorSpec([None, None, info.feature_dim], tf.float32, name="features")
+    lengths = tf.TensorSpec([None], tf.int32, name="num_segments")
+    deltas = tf.TensorSpec([None], tf.float32, name="seconds_per_segment")
+    per_stream = lambda streams, shape: {s: tf.TensorSpec(shape, tf.float32) for s in streams}
+    outputs = {"heatmaps": per_stream(self.nets, [None, None, info.num_classes + 1]),
+               "video_scores": per_stream(self.score_nets or self.nets, [None, info.num_classes])}
+    self.forward = tf.function(self._forward, input_signature=[features, lengths, deltas])
+    self.stream_outputs = tf.function(self._stream_outputs,
+                                      input_signature=[features, lengths])
+    self.detect = tf.function(self._detect, input_signature=[outputs, lengths, deltas])
 
-  def _forward(self, features, num_segments, seconds_per_segment):
+  def with_config(self, cfg: config_lib.PredictConfig) -> "Predictor":
+    """The same networks under other post-processing settings (stream outputs unchanged)."""
+    if cfg.video_scores != self.cfg.video_scores:
+      raise ValueError(f"with_config keeps the video scores' source: video_scores="
+                       f"{cfg.video_scores!r}, expected {self.cfg.video_scores!r}")
+    return Predictor(self.nets, self.info, cfg,
+                     score_nets=self.score_nets if self.score_nets is not None else self.nets)
+
+  def _stream_outputs(self, features, num_segments):
     mask = tf.sequence_mask(num_segments, tf.shape(features)[1], dtype=tf.float32)
-    heatmaps, video_scores = model_lib.two_stream_maps(
-        self.nets, features, mask, self.rgb_dim, self.cfg.rgb_weight)
-    if self.score_nets is not None and self.score_nets is not self.nets:
-      _, video_scores = model_lib.two_stream_maps(
-          self.score_nets, features, mask, self.rgb_dim, self.cfg.rgb_weight)
+    rgb_dim = self.info.rgb_dim
+    heatmaps, video_scores = model_lib.per_stream_maps(self.nets, features, mask, rgb_dim)
+    if self.score_nets is not None:
+      _, video_scores = model_lib.per_stream_maps(self.score_nets, features, mask, rgb_dim)
+    return {"heatmaps": heatmaps, "video_scores": video_scores}
+
+  def _detect(self, stream_outputs, num_segments, seconds_per_segment):
+    heatmaps = model_lib.fuse_streams(stream_outputs["heatmaps"], self.cfg.rgb_weight)
+    video_scores = model_lib.fuse_streams(stream_outputs["video_scores"], self.cfg.rgb_weight)
     outputs = proposals.detect(heatmaps, num_segments, video_scores, seconds_per_segment,
                                self.cfg)
     return {"heatmaps": heatmaps, "video_scores": video_scores, **outputs}
 
-  def predict_dataset(self, batches: tf.data.Dataset, class_names: Sequence[str]
+  def _forward(self, features, num_segments, seconds_per_segment):
+    return self._detect(self._stream_outputs(features, num_segments), num_segments,
+                        seconds_per_segment)
+
+  def stream_outputs_of(self, batches: tf.data.Dataset) -> List[Tuple[dict, dict]]:
+    """The networks' part of prediction over evaluation batches, computed once: a list of
+    (the batch without its features, `stream_outputs`) for `predict_dataset`."""
+    return [({k: v for k, v in batch.items() if k != "features"},
+             self.stream_outputs(batch["features"], batch["num_segments"]))
+            for batch in batches]
+
+  def predict_dataset(self, batches, class_names: Sequence[str]
                       ) -> Tuple[dict, np.ndarray, np.ndarray, List[str]]:
-    """Runs over evaluation batches (`input_pipeline.eval_dataset`).
+    """Runs over evaluation batches (`input_pipeline.eval_dataset`), or over the stream
+    outputs `stream_outputs_of` computed of them (by this predictor or one of `with_config`).
 
     Returns (ActivityNet results dict {video_id: [{label, segment, score}]}, video scores
     [V, C], video labels [V, C], video ids).
     """
+    if isinstance(batches, tf.data.Dataset):  # one network pass per batch of whole videos
+      batches = ((batch, self.stream_outputs(batch["features"], batch["num_segments"]))
+                 for batch in batches)
     results, scores, labels, ids = {}, [], [], []
-    for batch in batches:  # one step per batch of whole videos
-      out = self.forward(batch["features"], batch["num_segments"],
-                         batch["seconds_per_segment"])
+    for batch, stream_outputs in batches:
+      out = self.detect(stream_outputs, batch["num_segments"], batch["seconds_per_segment"])
       out = {k: v.numpy() for k, v in out.items() if k != "heatmaps"}
       video_ids = [v.decode() for v in batch["video_id"].numpy()]
       results.update(proposals.to_results(out, video_ids, class_names))

@@ -9,8 +9,8 @@
 
 RGB and flow are trained as two separate networks (paper 3.5). `stream_maps` gives the
 per-stream heatmap and video scores for any trained network (ASSG, SSG or the CAS baseline), and
-`two_stream_maps` fuses them with lambda (eq. 6): the single forward path shared by evaluation,
-`assg_tf.predict` and the exported SavedModel.
+`fuse_streams` fuses them with lambda (eq. 6; `two_stream_maps` does both): the single forward
+path shared by evaluation, `assg_tf.predict` and the exported SavedModel.
 """
 from __future__ import annotations
 
@@ -123,21 +123,34 @@ def stream_maps(net, features, mask):
   return heatmaps, net.video_probabilities(net.classify(outputs, mask))
 
 
-def two_stream_maps(nets: dict, features, mask, rgb_dim: int, rgb_weight: float):
-  """Fuses the streams present in `nets` ({"rgb": net, "flow": net}) with lambda (eq. 6).
-
-  With one stream only, that stream is used alone. Returns (heatmaps [B, T, C+1], video_scores
-  [B, C]). The package's one stream fusion: evaluation, predict and the SavedModel run it.
-  """
+def fuse_streams(per_stream: dict, rgb_weight: float):
+  """Eq. 6's fusion of per-stream values ({"rgb": x, "flow": x}: heatmaps or video scores):
+  lambda * rgb + (1 - lambda) * flow; with one stream only, that stream alone. The package's
+  one stream fusion: evaluation, predict and the SavedModel run it."""
   weights = {"rgb": rgb_weight, "flow": 1.0 - rgb_weight}
-  if len(nets) == 1:
-    weights = {k: 1.0 for k in nets}
-  heatmaps, scores = 0.0, 0.0
-  for stream, net in sorted(nets.items()):  # at most two streams: not a hot loop
-    h, s = stream_maps(net, features[..., config_lib.stream_slice(stream, rgb_dim)], mask)
-    heatmaps = heatmaps + weights[stream] * h
-    scores = scores + weights[stream] * s
+  if len(per_stream) == 1:
+    weights = {k: 1.0 for k in per_stream}
+  fused = 0.0
+  for stream, value in sorted(per_stream.items()):  # at most two streams: not a hot loop
+    fused = fused + weights[stream] * value
+  return fused
+
+
+def per_stream_maps(nets: dict, features, mask, rgb_dim: int):
+  """`stream_maps` of every stream network in `nets` ({"rgb": net, "flow": net}), each on its
+  stream of the joint features: ({stream: heatmaps}, {stream: video_scores})."""
+  heatmaps, scores = {}, {}
+  for stream, net in nets.items():
+    heatmaps[stream], scores[stream] = stream_maps(
+        net, features[..., config_lib.stream_slice(stream, rgb_dim)], mask)
   return heatmaps, scores
+
+
+def two_stream_maps(nets: dict, features, mask, rgb_dim: int, rgb_weight: float):
+  """The streams of `nets` ({"rgb": net, "flow": net}) fused with lambda (eq. 6,
+  `fuse_streams`): (heatmaps [B, T, C+1], video_scores [B, C])."""
+  heatmaps, scores = per_stream_maps(nets, features, mask, rgb_dim)
+  return fuse_streams(heatmaps, rgb_weight), fuse_streams(scores, rgb_weight)
 
 
 def build_net(kind: str, num_classes: int, feature_dim: int,

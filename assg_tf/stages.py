@@ -148,9 +148,12 @@ def train_assg(cfg: config_lib.Config, strategy, info: config_lib.DatasetInfo,
 
 
 def evaluate_predictor(predictor: inference.Predictor, examples, class_names, subset: str,
-                       cfg: config_lib.Config, predictions_path: str = None) -> Dict:
-  """Detection mAP per tIoU, its averages and the classification mAP of one variant."""
-  batches = input_pipeline.eval_dataset(examples, cfg.data.batch_size)
+                       cfg: config_lib.Config, predictions_path: str = None,
+                       stream_outputs=None) -> Dict:
+  """Detection mAP per tIoU, its averages and the classification mAP of one variant
+  (`stream_outputs`: the networks' outputs on `examples`, `Predictor.stream_outputs_of`)."""
+  batches = (stream_outputs if stream_outputs is not None
+             else input_pipeline.eval_dataset(examples, cfg.data.batch_size))
   results, scores, labels, _ = predictor.predict_dataset(batches, class_names)
   if predictions_path:
     evaluation.write_predictions(predictions_path, results)
@@ -164,6 +167,19 @@ def evaluate_predictor(predictor: inference.Predictor, examples, class_names, su
   del metrics["tiou_thresholds"]
   metrics["classification_mAP"] = evaluation.classification_map(labels, scores)
   return metrics
+
+
+def select_on_validation(predictor: inference.Predictor, validation, class_names,
+                         cfg: config_lib.Config):
+  """`selection.select` from `predictor`'s settings on the held-out training videos: (the
+  chosen PredictConfig, the table of every candidate). The networks run once; each candidate
+  only fuses and detects again."""
+  outputs = predictor.stream_outputs_of(
+      input_pipeline.eval_dataset(validation, cfg.data.batch_size))
+  return selection.select(
+      lambda pc: evaluate_predictor(predictor.with_config(pc), validation, class_names,
+                                    "validation", cfg, stream_outputs=outputs)["average_mAP"],
+      predictor.cfg)
 
 
 def exported_variant(cfg: config_lib.Config) -> str:
@@ -244,9 +260,7 @@ def train_and_evaluate(cfg: config_lib.Config, strategy, train, validation, test
         nets[v], info, predict_cfg, score_nets=cas_nets or None)
     predict_cfg = cfg.predict
     if cfg.predict.select_on_validation and has_validation:
-      predict_cfg, table = selection.select(
-          lambda pc: evaluate_predictor(make(pc), validation, class_names, "validation",
-                                        cfg)["average_mAP"], cfg.predict)
+      predict_cfg, table = select_on_validation(make(cfg.predict), validation, class_names, cfg)
       if variant == exported_variant(cfg):
         selection.write_flagfile(run_dir.selected_flags_path(cfg.model_dir), predict_cfg,
                                  table)

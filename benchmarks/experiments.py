@@ -186,10 +186,8 @@ class Runner:
     result["validation"] = []
     has_validation = next(iter(self.validation), None) is not None
     if predict.select_on_validation and has_validation:  # as train.py: held-out videos
-      predict, result["validation"] = selection.select(
-          lambda pc: stages.evaluate_predictor(make(pc), self.validation,
-                                                  self.info.class_names, "validation",
-                                                  cfg)["average_mAP"], predict)
+      predict, result["validation"] = stages.select_on_validation(
+          make(predict), self.validation, self.info.class_names, cfg)
     result["predict"] = {k: getattr(predict, k) for k in selection.GRID}
     result["test"] = stages.evaluate_predictor(make(predict), self.test,
                                                   self.info.class_names, "test", cfg)

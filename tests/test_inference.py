@@ -50,3 +50,29 @@ def test_one_trace_for_every_length_and_padding_rows_are_empty():
     ends = out["detection_segments"].numpy()[1, :int(out["num_detections"][1]), 1]
     assert np.all(ends <= (length // 2) * 0.64 + 1e-5)  # nothing past the second video's end
   assert predictor.forward.experimental_get_tracing_count() == 1
+
+
+def _dataset(features, lengths, deltas):
+  import tensorflow as tf
+  return tf.data.Dataset.from_tensor_slices({
+      "features": features, "num_segments": lengths, "seconds_per_segment": deltas,
+      "video_id": np.array([b"v0", b"v1"]), "labels": np.eye(3, dtype=np.float32)[:2],
+  }).batch(2)
+
+
+def test_settings_reusing_one_network_pass_predict_what_a_fresh_predictor_does():
+  assg, cas = _nets("assg"), _nets("cas")
+  batches = _dataset(*_inputs())
+  base = dataclasses.replace(CFG.predict, video_scores="cas", class_threshold=0.0)
+  predictor = inference.Predictor(assg, INFO, base, score_nets=cas)
+  outputs = predictor.stream_outputs_of(batches)
+  for change in ({"rgb_weight": 0.2}, {"proposal_score": "mean", "video_score_weight": 1.0}):
+    cfg = dataclasses.replace(base, **change)
+    reused = predictor.with_config(cfg).predict_dataset(outputs, INFO.class_names)
+    fresh = inference.Predictor(assg, INFO, cfg, score_nets=cas).predict_dataset(
+        batches, INFO.class_names)
+    assert reused[0] == fresh[0] and len(fresh[0]["v0"]) > 0  # the same detections
+    np.testing.assert_array_equal(reused[1], fresh[1])  # the CAS networks' video scores
+  assert predictor.stream_outputs.experimental_get_tracing_count() == 1
+  with pytest.raises(ValueError, match="with_config keeps the video scores' source"):
+    predictor.with_config(dataclasses.replace(base, video_scores="own"))
