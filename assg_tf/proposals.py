@@ -8,7 +8,7 @@ Python prediction path and the inside of the exported SavedModel that TF Serving
 
 Steps, with the choices the paper leaves open:
 
-1. Fusion (eq. 6, `model.two_stream_maps`): H = lambda * H_rgb + (1 - lambda) * H_flow,
+1. Fusion (eq. 6, `model.fuse_streams`): H = lambda * H_rgb + (1 - lambda) * H_flow,
    lambda = 0.3 (paper 4.2).
 2. Classes localised in a video: every class whose video-level score is >= `class_threshold`,
    and always the video's top-1 class (ties: the lowest class index).
@@ -259,7 +259,7 @@ def detect(fused: tf.Tensor,
   """Detections of a batch of videos from their fused heatmaps (paper 3.5).
 
   Args:
-    fused: float32 [B, T, C+1] fused heatmap (`model.two_stream_maps`), channel 0 = background.
+    fused: float32 [B, T, C+1] fused heatmap (`model.fuse_streams`), channel 0 = background.
     num_segments: int32 [B] real length of each video (later rows are padding).
     video_scores: float32 [B, C] video-level class scores (which classes to localise).
     seconds_per_segment: float32 [B] delta of each video.

@@ -124,7 +124,7 @@ def export_saved_model(nets: Dict[str, keras.Model], info: config_lib.DatasetInf
 
   Args:
     nets: the trained networks of one variant, {"rgb": net, "flow": net} (one stream alone is
-      served alone, as `model.two_stream_maps` does).
+      served alone, as `model.fuse_streams` does).
     info: class names, the rgb / flow feature widths and seconds_per_segment (delta, the time
       base of the features, baked into the export).
     cfg: the run's Config; `cfg.predict` sets fusion, proposals and NMS.

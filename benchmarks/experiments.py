@@ -117,8 +117,23 @@ def rows(experiment: str) -> List[Row]:
 
 
 def _digest(*parts) -> str:
-  text = json.dumps([dataclasses.asdict(p) for p in parts], sort_keys=True, default=str)
+  text = json.dumps([p if isinstance(p, dict) else dataclasses.asdict(p) for p in parts],
+                    sort_keys=True, default=str)
   return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+# CASConfig fields that only turn a trained CAS network into seeds or maps: rows that differ only
+# in these share one trained network (any other field, including one added later, retrains it).
+SEED_RULE_FIELDS = ("maps", "fg_seed_threshold", "bg_seed_rule", "bg_seed_threshold",
+                    "bg_seed_null_quantile", "bg_seed_margin", "joint_seeds", "bg_seed_fraction",
+                    "shot_change_ratio", "seeds_file")
+
+
+def _split_cas(cas: config_lib.CASConfig):
+  """(the fields that train the CAS network, the fields that make seeds of it) as dicts."""
+  fields = dataclasses.asdict(cas)
+  rule = {k: fields.pop(k) for k in SEED_RULE_FIELDS}
+  return fields, rule
 
 
 class Runner:
@@ -130,8 +145,9 @@ class Runner:
     self.train, self.validation, self.test, self.info = diagnostics.in_memory_splits(spec)
     self.workdir = os.path.join(workdir, f"{spec.name}_d{spec.feature_dim}_"
                                 f"{_digest(spec)}", f"seed{self.seed}")
-    self.cas_nets = {}  # provider dir -> {stream: CASNet}
-    self.cas_seconds = {}  # provider dir -> seconds to train (or reload) it and its seeds
+    self.cas_nets = {}  # CAS networks' dir -> {stream: CASNet}
+    # CAS networks' dir -> seconds to train (or reload) them; seeds dir -> that plus its seeds
+    self.cas_seconds = {}
 
   def _stage_seed(self):
     # Every stage starts from the seed's generator state, whatever ran (or was cached) before.
@@ -141,17 +157,23 @@ class Runner:
     """(config, {stream: CAS network}) of the row's seed provider, trained or reloaded."""
     cfg = config_lib.paper_preset(self.base) if row.preset == "paper" else self.base
     cfg = dataclasses.replace(cfg, cas=dataclasses.replace(cfg.cas, **row.cas))
-    model_dir = os.path.join(self.workdir, f"cas-{_digest(cfg.data, cfg.cas)}")
-    cfg = dataclasses.replace(cfg, model_dir=model_dir)
-    if model_dir not in self.cas_nets:
+    training, rule = _split_cas(cfg.cas)
+    nets_dir = os.path.join(self.workdir, f"cas-{_digest(cfg.data, training)}")
+    model_dir = os.path.join(nets_dir, f"seeds-{_digest(rule)}")  # the seeds; the rows
+    if nets_dir not in self.cas_nets:
       t0, nets = time.time(), {}
       for stream in cfg.streams:
         self._stage_seed()
-        nets[stream] = stages.train_cas(cfg, self.strategy, self.info, self.train, stream)
-      stages.load_or_compute_seeds(cfg, nets, self.train, self.info)  # as train.py
-      self.cas_nets[model_dir] = nets
-      self.cas_seconds[model_dir] = time.time() - t0
-    return cfg, self.cas_nets[model_dir]
+        nets[stream] = stages.train_cas(dataclasses.replace(cfg, model_dir=nets_dir),
+                                        self.strategy, self.info, self.train, stream)
+      self.cas_nets[nets_dir] = nets
+      self.cas_seconds[nets_dir] = time.time() - t0
+    cfg = dataclasses.replace(cfg, model_dir=model_dir)
+    if model_dir not in self.cas_seconds:
+      t0 = time.time()
+      stages.load_or_compute_seeds(cfg, self.cas_nets[nets_dir], self.train, self.info)
+      self.cas_seconds[model_dir] = self.cas_seconds[nets_dir] + time.time() - t0
+    return cfg, self.cas_nets[nets_dir]
 
   def run(self, row: Row) -> Dict:
     """{"test": metrics, "predict": the post-processing used, "seconds": training time,

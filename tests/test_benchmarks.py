@@ -123,3 +123,22 @@ def test_extract_features_benchmark_smoke():
   assert "network: 2 snippets of 16 frames" in stdout
   assert "decode share of decode + network:" in stdout
   assert "end to end: 2 snippets in" in stdout and "real-time factor" in stdout
+
+
+def test_write_synthetic_layout_writes_the_spec_it_names(tmp_path):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from assg_tf import synthetic  # pylint: disable=g-import-not-at-top
+  stdout = _run("write_synthetic_layout.py", "--spec=synthetic", "--feature_dim=8",
+                "--class_scale=2", "--seed=3", "--num_train_videos=2", "--num_test_videos=1",
+                f"--out={tmp_path}")
+  assert "class strengths rgb 8 / flow 12, seed 3" in stdout
+  spec = dataclasses.replace(synthetic.SPECS["synthetic"], feature_dim=8, seed=3,
+                             num_train_videos=2, num_test_videos=1, rgb_class_strength=8.0,
+                             flow_class_strength=12.0)
+  gt = json.loads((tmp_path / "gt.json").read_text())["database"]
+  assert len(gt) == 3
+  for example in synthetic.generate_split(spec, "test"):
+    for stream in ("rgb", "flow"):
+      written = np.load(tmp_path / "features" / "test" / stream / f"{example['video_id']}.npy")
+      np.testing.assert_array_equal(written, example[stream])

@@ -67,3 +67,8 @@ def test_two_stream_fusion_uses_lambda_on_rgb():
                              rtol=1e-5, atol=1e-6)
   alone, _ = model_lib.two_stream_maps({"flow": flow}, x, mask, 3, 0.3)
   np.testing.assert_allclose(alone.numpy(), h_flow.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fuse_streams_weighs_rgb_by_lambda_and_keeps_a_lone_stream():
+  assert model_lib.fuse_streams({"rgb": 1.0, "flow": 3.0}, 0.25) == 0.25 * 1.0 + 0.75 * 3.0
+  assert model_lib.fuse_streams({"rgb": 2.0}, 0.25) == 2.0

@@ -144,7 +144,7 @@ def _assert_same_detections(got, want):
 
 
 # ---------------------------------------------------------------------------------------------
-# Class selection (fusion is model.two_stream_maps, tested in test_model.py).
+# Class selection (fusion is model.fuse_streams, tested in test_model.py).
 
 
 def test_select_classes_threshold_and_top1():
