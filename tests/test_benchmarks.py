@@ -129,11 +129,11 @@ def test_write_synthetic_layout_writes_the_spec_it_names(tmp_path):
   import dataclasses  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from assg_tf import synthetic  # pylint: disable=g-import-not-at-top
-  stdout = _run("write_synthetic_layout.py", "--spec=synthetic", "--feature_dim=8",
+  stdout = _run("write_synthetic_layout.py", "--spec=synthetic", "--feature_dim=16",
                 "--class_scale=2", "--seed=3", "--num_train_videos=2", "--num_test_videos=1",
                 f"--out={tmp_path}")
   assert "class strengths rgb 8 / flow 12, seed 3" in stdout
-  spec = dataclasses.replace(synthetic.SPECS["synthetic"], feature_dim=8, seed=3,
+  spec = dataclasses.replace(synthetic.SPECS["synthetic"], feature_dim=16, seed=3,
                              num_train_videos=2, num_test_videos=1, rgb_class_strength=8.0,
                              flow_class_strength=12.0)
   gt = json.loads((tmp_path / "gt.json").read_text())["database"]
