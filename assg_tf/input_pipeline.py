@@ -216,7 +216,8 @@ def _zero_padding(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int, seed: int,
                   extra_sequence_keys: Sequence[str] = (), shuffle_buffer: int = 1024,
-                  repeat: bool = True, skip: int = 0) -> tf.data.Dataset:
+                  repeat: bool = True, skip: int = 0,
+                  streams: Sequence[str] = config_lib.STREAMS) -> tf.data.Dataset:
   """Training batches (docs/DESIGN.md "Batches"): N sampled snippets per video.
 
   Shuffles videos (buffer `shuffle_buffer`, reshuffled every epoch), samples N snippets with
@@ -239,13 +240,19 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
     skip: batches to leave out: a training run resumed after `skip` steps continues exactly
       the batches of the uninterrupted run (the videos are read and shuffled again, but not
       sampled).
+    streams: the streams whose features the batches carry, concatenated in this order; a
+      training stage takes its own stream only, which halves the copying of a two-stream
+      pipeline (the sampled indices do not depend on it).
 
   Returns:
-    Batches {features [B, N, D_rgb + D_flow] float32, mask [B, N] float32, labels [B, C]
+    Batches {features [B, N, D of `streams`] float32, mask [B, N] float32, labels [B, C]
     float32, indices [B, N] int32, video_id [B] string, and each extra key [B, N, ...]}.
   """
   if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
     raise ValueError(f"batch_size={batch_size!r}: expected a positive int")
+  if not streams or any(s not in config_lib.STREAMS for s in streams):
+    raise ValueError(f"streams={tuple(streams)!r}: expected a non-empty sequence of "
+                     f"{config_lib.STREAMS}")
   missing = [k for k in extra_sequence_keys if k not in examples.element_spec]
   if missing:
     raise ValueError(f"extra_sequence_keys {missing} are not keys of the examples; they have "
@@ -258,9 +265,9 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
     indices, mask = sample_indices(num_frames, num_segments, random=True, seed=seed_pair)
     batch = {
         # Gather first, then concatenate: copies N rows, not T.
-        "features": _zero_padding(tf.concat([
-            tf.gather(tf.cast(example["rgb"], tf.float32), indices),
-            tf.gather(tf.cast(example["flow"], tf.float32), indices)], axis=-1), mask),
+        "features": _zero_padding(tf.concat(
+            [tf.cast(tf.gather(example[s], indices), tf.float32) for s in streams], axis=-1),
+                                  mask),
         "mask": mask,
         "labels": tf.cast(example["labels"], tf.float32),
         "indices": indices,

@@ -70,11 +70,10 @@ def train_cas(cfg: config_lib.Config, strategy, info: config_lib.DatasetInfo,
     net = model_lib.build_net("cas", info.num_classes, info.stream_dim(stream), cfg, name=stage)
     _standardize(net, cfg, train_examples, stream)
     optimizer = keras.optimizers.Adam(cfg.cas.learning_rate)
-  step = training.cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size,
-                                   config_lib.stream_slice(stream, info.rgb_dim))
+  step = training.cas_replica_step(net, optimizer, cfg.cas, cfg.data.batch_size)
   make = lambda start: input_pipeline.train_dataset(
       train_examples, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
-      shuffle_buffer=cfg.data.shuffle_buffer)
+      shuffle_buffer=cfg.data.shuffle_buffer, streams=(stream,))
   validate = (lambda: validate_fn({stream: net})) if validate_fn else None
   training.run_stage(stage, net, {"optimizer": optimizer}, step, make, cfg.cas.steps,
                      cfg.train, strategy, cfg.model_dir, validate)
@@ -131,11 +130,12 @@ def train_assg(cfg: config_lib.Config, strategy, info: config_lib.DatasetInfo,
     class_optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
   step = training.assg_replica_step(
       net, seed_optimizer, class_optimizer, cfg.model, cfg.data.batch_size,
-      config_lib.stream_slice(stream, info.rgb_dim), with_classifier=(variant == "assg"))
+      with_classifier=(variant == "assg"))
   with_seeds = seeds_lib.attach_seeds(train_examples, seeds, info.channels)
   make = lambda start: input_pipeline.train_dataset(
       with_seeds, cfg.data.num_segments, cfg.data.batch_size, seed=cfg.data.seed, skip=start,
-      extra_sequence_keys=("seeds",), shuffle_buffer=cfg.data.shuffle_buffer)
+      extra_sequence_keys=("seeds",), shuffle_buffer=cfg.data.shuffle_buffer,
+      streams=(stream,))
   validate = (lambda: validate_fn({stream: net})) if validate_fn else None
   optimizers = {"seed_optimizer": seed_optimizer, "class_optimizer": class_optimizer}
   training.run_stage(stage, net, optimizers, step, make, cfg.train.steps, cfg.train, strategy,

@@ -60,13 +60,12 @@ def _restore(manager: tf.train.CheckpointManager, checkpoint: tf.train.Checkpoin
   return int(checkpoint.step.numpy())
 
 
-def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_size: int,
-                     channels: slice):
-  """The CAS network's update on one replica's share of a batch; `channels` selects the
-  network's stream in the joint features (`config.stream_slice`)."""
+def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_size: int):
+  """The CAS network's update on one replica's share of a batch of its stream's features
+  (`input_pipeline.train_dataset(streams=(stream,))`)."""
 
   def step(batch):
-    x, mask, labels = batch["features"][..., channels], batch["mask"], batch["labels"]
+    x, mask, labels = batch["features"], batch["mask"], batch["labels"]
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)
       per_video = losses.video_loss(cfg.loss)(out["video_logits"], labels)
@@ -81,9 +80,9 @@ def cas_replica_step(net, optimizer, cfg: config_lib.CASConfig, global_batch_siz
 
 
 def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.ModelConfig,
-                      global_batch_size: int, channels: slice, with_classifier: bool):
-  """One iteration of Algorithm 1 on one replica's share of a batch (`channels` as in
-  `cas_replica_step`)."""
+                      global_batch_size: int, with_classifier: bool):
+  """One iteration of Algorithm 1 on one replica's share of a batch of its stream's features
+  (as `cas_replica_step`)."""
   seeding_loss = {"paper": losses.seeding_loss,
                   "balanced": losses.balanced_seeding_loss}[cfg.seeding_loss]
   theta_fg = tf.constant(cfg.growing_threshold_fg, tf.float32)
@@ -95,8 +94,7 @@ def assg_replica_step(net, seed_optimizer, class_optimizer, cfg: config_lib.Mode
     return losses.replica_mean(per_video, global_batch_size)
 
   def step(batch):
-    x, mask, labels, seeds = (batch["features"][..., channels], batch["mask"], batch["labels"],
-                              batch["seeds"])
+    x, mask, labels, seeds = batch["features"], batch["mask"], batch["labels"], batch["seeds"]
     length = tf.reduce_sum(mask, axis=1)
     with tf.GradientTape() as tape:
       out = net(x, mask, training=True)

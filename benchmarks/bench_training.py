@@ -80,7 +80,7 @@ def _assg_step(strategy, cfg, batch, dim, classes):
     for opt in opts:
       opt.build(net.trainable_variables)
   replica_step = training.assg_replica_step(net, opts[0], opts[1], cfg.model,
-                                            int(batch["features"].shape[0]), slice(0, dim), True)
+                                            int(batch["features"].shape[0]), True)
   return _traced(strategy, replica_step, batch)
 
 
@@ -89,8 +89,7 @@ def _cas_step(strategy, cfg, batch, dim, classes):
     net = model_lib.build_net("cas", classes, dim, cfg)
     opt = keras.optimizers.Adam(1e-4)
     opt.build(net.trainable_variables)
-  replica_step = training.cas_replica_step(net, opt, cfg.cas, int(batch["features"].shape[0]),
-                                           slice(0, dim))
+  replica_step = training.cas_replica_step(net, opt, cfg.cas, int(batch["features"].shape[0]))
   return _traced(strategy, replica_step, batch)
 
 

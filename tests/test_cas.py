@@ -50,7 +50,7 @@ def test_sparsity_loss_applies_to_the_stpn_network_only(network, uses_sparsity):
   net = model_lib.build_net("cas", 2, 3, config_lib.Config(cas=cas_cfg))
   optimizer = keras.optimizers.SGD(0.0)
   optimizer.build(net.trainable_variables)
-  step = tf.function(training.cas_replica_step(net, optimizer, cas_cfg, 1, slice(0, 3)))
+  step = tf.function(training.cas_replica_step(net, optimizer, cas_cfg, 1))
   batch = {"features": tf.ones([1, 4, 3]), "mask": tf.ones([1, 4]),
            "labels": tf.constant([[1.0, 0.0]])}
   loss = float(step(batch)["loss"])

@@ -161,7 +161,18 @@ def test_train_batches_skip_continues_the_same_stream(train_examples):
       np.testing.assert_array_equal(x[key], y[key])
 
 
+def test_a_stage_takes_its_own_stream_from_the_same_samples(train_examples):
+  both = input_pipeline.train_dataset(_dataset(train_examples), 32, 4, seed=5)
+  flow = input_pipeline.train_dataset(_dataset(train_examples), 32, 4, seed=5,
+                                      streams=("flow",))
+  for x, y in zip(both.take(3).as_numpy_iterator(), flow.take(3).as_numpy_iterator()):
+    np.testing.assert_array_equal(y["indices"], x["indices"])
+    np.testing.assert_array_equal(y["features"], x["features"][..., D:])
+
+
 def test_train_dataset_bad_input(train_examples):
+  with pytest.raises(ValueError, match=r"streams=\('depth',\): expected a non-empty sequence"):
+    input_pipeline.train_dataset(_dataset(train_examples), 8, 2, seed=0, streams=("depth",))
   with pytest.raises(ValueError, match=r"extra_sequence_keys \['seeds'\]"):
     input_pipeline.train_dataset(_dataset(train_examples), 8, 2, seed=0,
                                  extra_sequence_keys=("seeds",))
