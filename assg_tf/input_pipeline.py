@@ -81,14 +81,20 @@ def _class_names(features) -> Tuple[str, ...]:
 def resolve_dataset(data_cfg: config_lib.DataConfig,
                     streams: Optional[Sequence[str]] = None) -> config_lib.DataConfig:
   """`data_cfg` with the dataset its feature folder holds: `thumos14` / `activitynet13` on a
-  per-video folder without `flow/` folders is `thumos14_rgb` / `activitynet13_rgb`.
+  per-video folder without `flow/` folders is `thumos14_rgb` / `activitynet13_rgb`. The one
+  check of a real benchmark's `manual_dir` before tfds reads it (tfds' own is an
+  AssertionError).
 
   Raises:
     ValueError: `streams` (the streams to train) include flow and the folder has none; the
       message names the missing folder. `features.FeatureError`: no feature folder or layout.
   """
   from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
-  if data_cfg.dataset not in features_lib.DATASETS or not data_cfg.manual_dir:
+  benchmark = config_lib.benchmark(data_cfg.dataset)
+  if benchmark not in features_lib.DATASETS or not data_cfg.manual_dir:
+    return data_cfg
+  if data_cfg.dataset != benchmark:  # already the RGB-only config
+    features_lib.detect_layout(data_cfg.manual_dir, benchmark)
     return data_cfg
   missing = features_lib.missing_flow_folder(data_cfg.manual_dir, data_cfg.dataset)
   if missing is None:
@@ -124,13 +130,10 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
   from assg_tf.datasets.wtal import wtal_dataset_builder  # pylint: disable=g-import-not-at-top,unused-import
   from assg_tf import features as features_lib  # pylint: disable=g-import-not-at-top
 
-  # The user's feature folder is checked here (tfds' own check is an AssertionError).
-  data_cfg = resolve_dataset(data_cfg)
+  data_cfg = resolve_dataset(data_cfg)  # checks the user's feature folder
   builder = tfds.builder(f"wtal/{data_cfg.dataset}", data_dir=data_cfg.data_dir)
   real = config_lib.benchmark(data_cfg.dataset) in features_lib.DATASETS
-  if real and data_cfg.manual_dir:
-    features_lib.detect_layout(data_cfg.manual_dir, config_lib.benchmark(data_cfg.dataset))
-  elif real and not builder.is_prepared():
+  if real and not data_cfg.manual_dir and not builder.is_prepared():
     raise ValueError(f"dataset {data_cfg.dataset} is not prepared in {builder.data_dir}: give "
                      "manual_dir (--manual_dir), the folder with your features")
   builder.download_and_prepare(
