@@ -232,9 +232,7 @@ def extract_files(videos: str, output: str, split: str = "test",
   The network is built (`make_extractor`) only when some video is not done yet.
   """
   video_lib.import_av()
-  if stack_size < 1 or step_size < 1:
-    raise ValueError(f"--stack_size={stack_size}, --step_size={step_size}: expected positive "
-                     "frame counts")
+  video_lib.check_snippets(stack_size, step_size, last_snippet)
   if not split or os.sep in split:
     raise ValueError(f"--split={split!r}: expected a folder name such as test or train")
   listed = video_lib.list_videos(videos)

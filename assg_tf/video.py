@@ -168,7 +168,7 @@ def read_frames(path: str, fps: float = FPS, short_side: int = SHORT_SIDE, crop:
 def num_snippets(num_frames: int, stack: int = STACK, step: int = STEP,
                  last: str = "drop") -> int:
   """Snippets of a video of `num_frames` frames (see the module docstring)."""
-  _check_snippets(stack, step, last)
+  check_snippets(stack, step, last)
   full = 0 if num_frames < stack else (num_frames - stack) // step + 1
   leftover = max(0, num_frames - full * step)  # frames from where the next snippet would start
   if last == "wrap" and leftover >= MIN_WRAP_FRACTION * stack:
@@ -176,7 +176,8 @@ def num_snippets(num_frames: int, stack: int = STACK, step: int = STEP,
   return full
 
 
-def _check_snippets(stack: int, step: int, last: str) -> None:
+def check_snippets(stack: int, step: int, last: str) -> None:
+  """ValueError unless `stack` and `step` are positive frame counts and `last` a LAST_RULES."""
   if stack < 1 or step < 1:
     raise ValueError(f"stack_size={stack}, step_size={step}: expected positive frame counts")
   if last not in LAST_RULES:
@@ -187,7 +188,7 @@ def snippets(frames: Iterable[np.ndarray], stack: int = STACK, step: int = STEP,
              last: str = "drop") -> Iterator[np.ndarray]:
   """Groups a stream of frames into snippets [stack, H, W, C] (see the module docstring);
   holds at most max(stack, step) frames."""
-  _check_snippets(stack, step, last)
+  check_snippets(stack, step, last)
   buffer = []  # frames from where the next snippet starts
   skip = 0  # frames still to drop before the next snippet starts (step > stack)
   for frame in frames:
