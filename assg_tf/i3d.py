@@ -52,7 +52,6 @@ from keras import ops
 from assg_tf import features as features_lib
 
 _PACKAGE = "assg_tf"
-FEATURE_DIM = 1024
 IMAGE_SIZE = 224
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.999  # Sonnet v1's batch norm decay, as the release trained it

@@ -23,9 +23,9 @@ probabilities of the classes the video is *not* labelled with (`absent_class_lev
 foreground seed lies within `bg_seed_margin` segments. The absent classes show, in each video,
 what "no action of this class" scores: a labelled-class probability above most of them is
 evidence of the class, however small it is in absolute terms (the weak parts of an action score
-far below the threshold, yet above the background: docs/RESULTS.md). Shot changes are not used: an action's
-own shot starts at its first snippet, so one side of every boundary shot change is action
-(docs/RESULTS.md measures what the paper rule labels background).
+far below the threshold, yet above the background: docs/RESULTS.md). Shot changes are not used:
+an action's own shot starts at its first snippet, so one side of every boundary shot change is
+action (docs/RESULTS.md measures what the paper rule labels background).
 
 With both streams trained, their seeds are joined (`join_streams`, `CASConfig.joint_seeds`; our
 departure, docs/DESIGN.md "Departures from the paper"): both streams train on the same seeds,
