@@ -55,10 +55,13 @@ FLAGS = flags.FLAGS
 STACK = STEP = 64
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+  return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  a = a / np.linalg.norm(a, axis=1, keepdims=True)
-  b = b / np.linalg.norm(b, axis=1, keepdims=True)
-  return np.sum(a * b, axis=1)
+  """Cosine of each row of `a` with the same row of `b`."""
+  return np.sum(_unit_rows(a) * _unit_rows(b), axis=1)
 
 
 def features_of(frames, extractor):
@@ -96,9 +99,8 @@ def report(name, ours, published):
 
 
 def cosine_rows_all(a, b):
-  a = a / np.linalg.norm(a, axis=1, keepdims=True)
-  b = b / np.linalg.norm(b, axis=1, keepdims=True)
-  return a @ b.T
+  """Cosine of every row of `a` with every row of `b`."""
+  return _unit_rows(a) @ _unit_rows(b).T
 
 
 def structure_correlation(a, b, rng, permutations=1000):
