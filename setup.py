@@ -48,5 +48,9 @@ setuptools.setup(
     # av (PyAV, FFmpeg's libraries in a wheel): decoding videos for I3D feature extraction
     # (assg_tf.extract_features, predict --video); optional, and in "test" so CI runs the
     # video tests.
-    extras_require={"video": ["av>=12"], "test": ["pytest>=8", "dill", "av>=12"]},
+    # pytest-xdist: the suite runs on two worker processes (pyproject.toml's addopts), which
+    # cuts it from about 11 to 7 minutes on 2 cores: much of it is single-threaded (imports,
+    # tracing, subprocesses of the command-line tests).
+    extras_require={"video": ["av>=12"],
+                    "test": ["pytest>=8", "pytest-xdist>=3.5", "dill", "av>=12"]},
 )
