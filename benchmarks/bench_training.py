@@ -12,7 +12,9 @@ features, 512 filters, 20 classes) and random data:
 * the CAS seed network's training step on the same batch (for whole-run estimates);
 * each step against its FLOP count at this machine's float32 matmul rate, measured in the same
   run on a matmul of the backbone's shape: the time the step would take if it ran only its
-  matrix products at that rate (forward + backward = 3 forward passes of FLOPs);
+  matrix products at that rate (forward + backward = 3 forward passes of FLOPs for every
+  layer but the first, whose input gradient nobody asks for: 2, its forward and its weight
+  gradient; TensorFlow prunes the unused input gradient);
 and how the step time and the peak memory grow with T (--lengths).
 The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head).
 All in the same process, medians over --repeats calls after a warm-up.
@@ -120,15 +122,20 @@ def _matmul_rate(rows, dim, hidden, repeats):
   return 2.0 * rows * dim * hidden / _median_seconds(matmul, repeats)
 
 
-def _forward_flops(cfg, rows, dim, classes):
-  """Multiply-add FLOPs (x2) of one forward pass over `rows` segments: ASSG, CAS."""
+def _training_flops(cfg, rows, dim, classes):
+  """Multiply-add FLOPs (x2) of one forward+backward pass over `rows` segments: ASSG, CAS.
+
+  Each layer's backward pass costs two forward passes (the gradients of its input and of its
+  weights), except the first layer's, whose input is the features: only its weight gradient.
+  """
   m, c = cfg.model, cfg.cas
-  assg = 2 * rows * (m.kernel_size * dim * m.hidden_dim + m.kernel_size * m.hidden_dim ** 2
-                     + 2 * m.hidden_dim * (classes + 1))
-  cas = 2 * rows * (c.kernel_size * dim * c.hidden_dim + c.hidden_dim * classes)
+  assg_first = 2 * rows * m.kernel_size * dim * m.hidden_dim
+  assg_rest = 2 * rows * (m.kernel_size * m.hidden_dim ** 2 + 2 * m.hidden_dim * (classes + 1))
+  cas_first = 2 * rows * c.kernel_size * dim * c.hidden_dim
+  cas_rest = 2 * rows * c.hidden_dim * classes
   if c.network == "stpn":
-    cas += 2 * rows * (c.hidden_dim * c.attention_dim + c.attention_dim)
-  return assg, cas
+    cas_rest += 2 * rows * (c.hidden_dim * c.attention_dim + c.attention_dim)
+  return 2 * assg_first + 3 * assg_rest, 2 * cas_first + 3 * cas_rest
 
 
 def _grow_only(batch, classes):
@@ -166,12 +173,12 @@ def main(argv):
   print(f"CAS seed network step ({cfg.cas.network}, one update):          {1000 * cas:8.1f} ms")
   rows = FLAGS.batch * FLAGS.length
   rate = _matmul_rate(rows, FLAGS.dim, cfg.model.hidden_dim, FLAGS.repeats)
-  assg_flops, cas_flops = _forward_flops(cfg, rows, FLAGS.dim, FLAGS.classes)
+  assg_flops, cas_flops = _training_flops(cfg, rows, FLAGS.dim, FLAGS.classes)
   print(f"\nmatmul rate of this machine (float32, [{rows}, {FLAGS.dim}] x [{FLAGS.dim}, "
         f"{cfg.model.hidden_dim}]): {rate / 1e9:.1f} GFLOP/s")
-  for name, seconds, flops in (("ASSG step", assg, 2 * 3 * assg_flops),
-                               ("two bare passes", bare, 2 * 3 * assg_flops),
-                               ("CAS step", cas, 3 * cas_flops)):
+  for name, seconds, flops in (("ASSG step", assg, 2 * assg_flops),
+                               ("two bare passes", bare, 2 * assg_flops),
+                               ("CAS step", cas, cas_flops)):
     limit = flops / rate
     print(f"{name:16s}: {flops / 1e9:7.1f} GFLOP -> {1000 * limit:8.1f} ms at that rate; "
           f"measured {seconds / limit:5.2f}x the limit")
