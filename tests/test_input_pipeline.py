@@ -182,19 +182,22 @@ def test_train_dataset_bad_input(train_examples):
 
 def test_eval_batches_full_length_padded(train_examples):
   examples = train_examples[:5]
+  assert [ex["num_segments"] for ex in examples] == [170, 148, 132, 130, 148]
   batches = list(input_pipeline.eval_dataset(_dataset(examples), batch_size=2)
                  .as_numpy_iterator())
-  assert [len(b["video_id"]) for b in batches] == [2, 2, 1]  # no drop_remainder
-  i = 0
-  for batch in batches:
-    longest = max(examples[i + r]["num_segments"] for r in range(len(batch["video_id"])))
+  # Buckets [121, 151) and [151, 188): the four videos of 130-148 segments fill two batches
+  # in their order; the one of 170 comes last, alone (no drop_remainder).
+  order = [[1, 2], [3, 4], [0]]
+  assert [[v.decode() for v in b["video_id"]] for b in batches] == [
+      [examples[i]["video_id"] for i in rows] for rows in order]
+  for batch, rows in zip(batches, order):
+    longest = max(examples[i]["num_segments"] for i in rows)
     assert batch["features"].shape[1:] == (longest, 2 * D)
-    max_gt = max(len(examples[i + r]["segment_labels"]) for r in range(len(batch["video_id"])))
+    max_gt = max(len(examples[i]["segment_labels"]) for i in rows)
     assert batch["segments"].shape[1:] == (max_gt, 2)
-    for row in range(len(batch["video_id"])):
+    for row, i in enumerate(rows):
       ex = examples[i]
       t, k = ex["num_segments"], len(ex["segment_labels"])
-      assert batch["video_id"][row].decode() == ex["video_id"]
       assert batch["num_segments"][row] == t and batch["num_segments"].dtype == np.int32
       np.testing.assert_array_equal(batch["mask"][row], np.arange(longest) < t)
       np.testing.assert_array_equal(batch["features"][row, :t, :D], ex["rgb"])
@@ -207,7 +210,13 @@ def test_eval_batches_full_length_padded(train_examples):
       np.testing.assert_array_equal(batch["segments"][row, :k], ex["segments"])
       np.testing.assert_array_equal(batch["segment_labels"][row, :k], ex["segment_labels"])
       np.testing.assert_array_equal(batch["segment_labels"][row, k:], -1)
-      i += 1
+
+
+def test_eval_buckets_pad_less_than_their_ratio():
+  bounds = input_pipeline._eval_bucket_boundaries()
+  assert bounds[:10] == [1, 2, 3, 4, 5, 6, 7, 8, 10, 12] and bounds[-1] >= 2 ** 20
+  # A video of a bucket's shortest length is padded to less than EVAL_BUCKET_RATIO times it.
+  assert all(hi - 1 < lo * input_pipeline.EVAL_BUCKET_RATIO for lo, hi in zip(bounds, bounds[1:]))
 
 
 def test_ground_truth_database_from_dataset(train_examples):
