@@ -16,6 +16,7 @@ are zeros, which an RGB-only run never reads: `with_zero_flow`).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -46,7 +47,8 @@ class Predictor:
   """
 
   def __init__(self, nets: Dict[str, object], info: config_lib.DatasetInfo,
-               cfg: config_lib.PredictConfig, score_nets: Dict[str, object] = None):
+               cfg: config_lib.PredictConfig, score_nets: Dict[str, object] = None,
+               _detect_functions: Optional[dict] = None):
     """`nets` {stream: network} read their stream of the joint features `info` describes;
     `score_nets` (the CAS networks) give the video scores when cfg.video_scores is "cas"."""
     if cfg.video_scores == "cas" and not score_nets:
@@ -67,14 +69,37 @@ class Predictor:
     self.stream_outputs = tf.function(self._stream_outputs,
                                       input_signature=[features, lengths])
     self.detect = tf.function(self._detect, input_signature=[outputs, lengths, deltas])
+    # `with_config`'s detection functions, shared by every predictor it makes from this one:
+    # {settings but the two weights: tf.function taking the weights as tensors}.
+    self._detect_functions = {} if _detect_functions is None else _detect_functions
+    self._signature = [outputs, lengths, deltas, tf.TensorSpec([], tf.float32, "rgb_weight"),
+                       tf.TensorSpec([], tf.float32, "video_score_weight")]
 
   def with_config(self, cfg: config_lib.PredictConfig) -> "Predictor":
-    """The same networks under other post-processing settings (stream outputs unchanged)."""
+    """The same networks under other post-processing settings (stream outputs unchanged).
+
+    Its `detect` takes rgb_weight and video_score_weight as tensors, so the settings that
+    differ only in them share one traced function (selection.py's grid: 2 traces, not 18)."""
     if cfg.video_scores != self.cfg.video_scores:
       raise ValueError(f"with_config keeps the video scores' source: video_scores="
                        f"{cfg.video_scores!r}, expected {self.cfg.video_scores!r}")
-    return Predictor(self.nets, self.info, cfg,
-                     score_nets=self.score_nets if self.score_nets is not None else self.nets)
+    proposals.check_config(cfg)
+    other = Predictor(self.nets, self.info, cfg,
+                      score_nets=self.score_nets if self.score_nets is not None else self.nets,
+                      _detect_functions=self._detect_functions)
+    key = dataclasses.replace(cfg, rgb_weight=0.0, video_score_weight=0.0)
+    if key not in self._detect_functions:
+
+      def detect_weighted(outputs, lengths, deltas, rgb_weight, video_score_weight):
+        return self._detect_with(key, outputs, lengths, deltas, rgb_weight, video_score_weight)
+
+      self._detect_functions[key] = tf.function(detect_weighted,
+                                                input_signature=self._signature)
+    weights = (tf.constant(cfg.rgb_weight, tf.float32),
+               tf.constant(cfg.video_score_weight, tf.float32))
+    detect = self._detect_functions[key]
+    other.detect = lambda outputs, lengths, deltas: detect(outputs, lengths, deltas, *weights)
+    return other
 
   def _stream_outputs(self, features, num_segments):
     mask = tf.sequence_mask(num_segments, tf.shape(features)[1], dtype=tf.float32)
@@ -85,10 +110,16 @@ class Predictor:
     return {"heatmaps": heatmaps, "video_scores": video_scores}
 
   def _detect(self, stream_outputs, num_segments, seconds_per_segment):
-    heatmaps = model_lib.fuse_streams(stream_outputs["heatmaps"], self.cfg.rgb_weight)
-    video_scores = model_lib.fuse_streams(stream_outputs["video_scores"], self.cfg.rgb_weight)
-    outputs = proposals.detect(heatmaps, num_segments, video_scores, seconds_per_segment,
-                               self.cfg)
+    return self._detect_with(self.cfg, stream_outputs, num_segments, seconds_per_segment,
+                             self.cfg.rgb_weight, self.cfg.video_score_weight)
+
+  @staticmethod
+  def _detect_with(cfg, stream_outputs, num_segments, seconds_per_segment, rgb_weight,
+                   video_score_weight):
+    heatmaps = model_lib.fuse_streams(stream_outputs["heatmaps"], rgb_weight)
+    video_scores = model_lib.fuse_streams(stream_outputs["video_scores"], rgb_weight)
+    outputs = proposals.detect(heatmaps, num_segments, video_scores, seconds_per_segment, cfg,
+                               video_score_weight=video_score_weight)
     return {"heatmaps": heatmaps, "video_scores": video_scores, **outputs}
 
   def _forward(self, features, num_segments, seconds_per_segment):

@@ -99,7 +99,8 @@ def proposals(fused: tf.Tensor,
     video_scores: float32 [B, C], needed when `video_score_weight` is not 0.
     video_score_weight: adds this weight times the video-level score of the proposal's class
       to its score (BaS-Net): a proposal of a class the video surely contains ranks above an
-      equally contrasted one of a doubtful class, across videos as AP needs.
+      equally contrasted one of a doubtful class, across videos as AP needs. A float, or a
+      float32 scalar tensor (one traced function for every weight: `Predictor.with_config`).
 
   Returns:
     A dict of [B, P] tensors, P = max(1, most proposals of a video): `starts`, `ends` int32
@@ -161,9 +162,11 @@ def proposals(fused: tf.Tensor,
   elif score != "mean":
     raise ValueError(f"proposal score {score!r}: expected one of {SCORES}")
   run_score = tf.cast(run_score, tf.float32)
-  if video_score_weight:
+  if video_scores is not None:  # weight 0 adds exactly 0: the scores are finite
     pair_score = tf.gather_nd(tf.convert_to_tensor(video_scores, tf.float32), pairs)  # [S]
-    run_score += float(video_score_weight) * tf.gather(pair_score, run_pair)
+    run_score += tf.cast(video_score_weight, tf.float32) * tf.gather(pair_score, run_pair)
+  elif not isinstance(video_score_weight, (int, float)) or video_score_weight:
+    raise ValueError("proposals: video_score_weight needs video_scores")
 
   # Order the runs by pair, then by decreasing score, and keep the best
   # `max_candidates_per_class` of each pair (over all its levels).
@@ -199,7 +202,7 @@ def proposals(fused: tf.Tensor,
   }
 
 
-def _check_config(cfg: PredictConfig) -> None:
+def check_config(cfg: PredictConfig) -> None:
   if not cfg.proposal_thresholds:
     raise ValueError("PredictConfig.proposal_thresholds must name at least one level.")
   for level in cfg.proposal_thresholds:
@@ -255,7 +258,8 @@ def detect(fused: tf.Tensor,
            video_scores: tf.Tensor,
            seconds_per_segment: tf.Tensor,
            cfg: PredictConfig,
-           max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS) -> Dict[str, tf.Tensor]:
+           max_candidates_per_class: int = MAX_CANDIDATES_PER_CLASS,
+           video_score_weight: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
   """Detections of a batch of videos from their fused heatmaps (paper 3.5).
 
   Args:
@@ -265,13 +269,15 @@ def detect(fused: tf.Tensor,
     seconds_per_segment: float32 [B] delta of each video.
     cfg: class_threshold, proposal_thresholds, nms_threshold, max_detections.
     max_candidates_per_class: proposals per (video, class) that go on to NMS.
+    video_score_weight: a float32 scalar tensor in place of cfg.video_score_weight (which is
+      then not used).
 
   Returns:
     `detection_segments` float32 [B, K, 2] seconds, `detection_scores` float32 [B, K],
     `detection_classes` int32 [B, K] (0-based), `num_detections` int32 [B], K =
     cfg.max_detections; detections sorted by score, rows past num_detections all zero.
   """
-  _check_config(cfg)
+  check_config(cfg)
   fused = tf.convert_to_tensor(fused, tf.float32)
   num_segments = tf.convert_to_tensor(num_segments, tf.int32)
   video_scores = tf.convert_to_tensor(video_scores, tf.float32)
@@ -284,7 +290,7 @@ def detect(fused: tf.Tensor,
   selected = select_classes(video_scores, cfg.class_threshold)
   found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
                     max_candidates_per_class, cfg.proposal_score, video_scores,
-                    cfg.video_score_weight)
+                    cfg.video_score_weight if video_score_weight is None else video_score_weight)
 
   # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
   # selected classes of a video) "class slots": slot q of video b is its q-th selected class.

@@ -74,5 +74,12 @@ def test_settings_reusing_one_network_pass_predict_what_a_fresh_predictor_does()
     assert reused[0] == fresh[0] and len(fresh[0]["v0"]) > 0  # the same detections
     np.testing.assert_array_equal(reused[1], fresh[1])  # the CAS networks' video scores
   assert predictor.stream_outputs.experimental_get_tracing_count() == 1
+  # Settings that differ only in the two weights share one traced detection function.
+  for weights in ({"rgb_weight": 0.7}, {"rgb_weight": 0.5, "video_score_weight": 0.5}):
+    predictor.with_config(dataclasses.replace(base, **weights)).predict_dataset(
+        outputs, INFO.class_names)
+  functions = predictor._detect_functions.values()  # pylint: disable=protected-access
+  assert len(functions) == 2  # contrast and mean
+  assert all(f.experimental_get_tracing_count() == 1 for f in functions)
   with pytest.raises(ValueError, match="with_config keeps the video scores' source"):
     predictor.with_config(dataclasses.replace(base, video_scores="own"))

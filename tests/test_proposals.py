@@ -34,7 +34,7 @@ def _detect(fused, num_segments, video_scores, cfg=None, delta=DELTA, **kwargs):
 
 def _detect_function(cfg, max_candidates_per_class=proposals.MAX_CANDIDATES_PER_CLASS):
   """`proposals.detect` traced with dynamic batch, time and classes, as inside the SavedModel."""
-  proposals._check_config(cfg)  # pylint: disable=protected-access  (before tracing, as Predictor)
+  proposals.check_config(cfg)  # before tracing, as Predictor
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, None, None], tf.float32, name="fused"),
