@@ -203,6 +203,8 @@ def proposals(fused: tf.Tensor,
 
 
 def check_config(cfg: PredictConfig) -> None:
+  """ValueError naming the field of a PredictConfig that `detect` cannot run with (called
+  before tracing, so a bad value fails in Python, not inside a graph)."""
   if not cfg.proposal_thresholds:
     raise ValueError("PredictConfig.proposal_thresholds must name at least one level.")
   for level in cfg.proposal_thresholds:
