@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import tensorflow as tf
 
@@ -49,14 +49,23 @@ def worker_dir(path: str, strategy: tf.distribute.Strategy) -> str:
   return os.path.join(path, f"workertemp_{strategy.cluster_resolver.task_id}")
 
 
-def distribute_dataset(strategy: tf.distribute.Strategy,
-                       dataset: tf.data.Dataset) -> tf.distribute.DistributedDataset:
-  """`strategy.experimental_distribute_dataset` with DATA auto-sharding.
+def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset
+                       ) -> Union[tf.data.Dataset, tf.distribute.DistributedDataset]:
+  """The training batches as the strategy's replicas take them.
 
-  Our training datasets come from tfds readers or Python generators, which FILE sharding cannot
+  One replica (the default on a CPU or a single GPU, one worker): the dataset itself, which
+  `strategy.run` hands to that replica whole. `experimental_distribute_dataset` would wrap it
+  in a per-device iterator that only copies the batch, and whose own tf.data autotuning makes
+  deleting it wait up to a minute at the end of every stage (see
+  `input_pipeline._without_autotuning`; docs/RESULTS.md §3.1).
+
+  Several replicas: `strategy.experimental_distribute_dataset` with DATA auto-sharding. Our
+  training datasets come from tfds readers or Python generators, which FILE sharding cannot
   split; with DATA, every worker runs the same (deterministically seeded) pipeline and keeps its
   own share of each global batch, so N workers see exactly the batches one worker would.
   """
+  if strategy.num_replicas_in_sync == 1:
+    return dataset
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)

@@ -287,7 +287,7 @@ def train_dataset(examples: tf.data.Dataset, num_segments: int, batch_size: int,
   dataset = dataset.skip(skip * batch_size)
   dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   dataset = dataset.batch(batch_size, drop_remainder=True)
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return _without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def eval_dataset(examples: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -337,7 +337,22 @@ def eval_dataset(examples: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
   dataset = dataset.bucket_by_sequence_length(
       lambda batch: batch["num_segments"], boundaries, [batch_size] * (len(boundaries) + 1),
       padding_values=padding, drop_remainder=False)
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return _without_autotuning(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def _without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """`dataset` with tf.data's autotuning turned off.
+
+  An iterator with autotuning runs an optimisation thread that wakes at growing intervals (up to
+  a minute). In TensorFlow 2.21 deleting the iterator often waits for that thread's next
+  wake-up instead of stopping it: the end of a training stage stalled for up to 59 s
+  (`benchmarks/bench_iterator_teardown.py`, docs/RESULTS.md §3.1). Without
+  autotuning, `tf.data.AUTOTUNE` keeps tf.data's defaults: a parallel map runs one call per
+  core, and a prefetch buffer grows while its consumer waits.
+  """
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return dataset.with_options(options)
 
 
 # Neighbouring evaluation buckets' lengths differ by at most this factor: a batch pads its

@@ -44,6 +44,13 @@ def test_training_benchmark_smoke():
   assert "T=    32" in stdout
 
 
+def test_iterator_teardown_benchmark_smoke():
+  stdout = _run("bench_iterator_teardown.py", "--seconds=0.1,0.2")
+  lines = stdout.splitlines()
+  assert [line.split()[0] for line in lines] == ["ours", "tf_default"]
+  assert all("deletion after 0.1 s: " in line and "0.2 s: " in line for line in lines)
+
+
 def test_experiments_smoke(tmp_path):
   """benchmarks/experiments.py on a few tiny videos: its JSON, PNG and caching contract."""
   args = ["--flagfile=benchmarks/regimes/thumos.flags", "--spec=synthetic", "--regime=smoke",

@@ -219,6 +219,17 @@ def test_eval_buckets_pad_less_than_their_ratio():
   assert all(hi - 1 < lo * input_pipeline.EVAL_BUCKET_RATIO for lo, hi in zip(bounds, bounds[1:]))
 
 
+def test_training_and_evaluation_batches_come_without_tf_data_autotuning(train_examples):
+  # Deleting an autotuned iterator can wait up to a minute (input_pipeline._without_autotuning).
+  examples = _dataset(train_examples[:4])
+  autotuned = tf.data.Options()
+  autotuned.autotune.enabled = True
+  examples = examples.with_options(autotuned)  # a reader's own choice must not win
+  for dataset in (input_pipeline.train_dataset(examples, 8, 2, seed=0),
+                  input_pipeline.eval_dataset(examples, 2)):
+    assert dataset.options().autotune.enabled is False
+
+
 def test_ground_truth_database_from_dataset(train_examples):
   """evaluation.ground_truth_database reads the examples of a tf.data pipeline."""
   ds = _dataset(train_examples[:3])
