@@ -16,13 +16,22 @@ features, 512 filters, 20 classes) and random data:
   layer but the first, whose input gradient nobody asks for: 2, its forward and its weight
   gradient; TensorFlow prunes the unused input gradient);
 and how the step time and the peak memory grow with T (--lengths).
+With --loop_steps=K, also the training loop itself: `stages.train_cas` and `stages.train_assg`
+(`training.run_stage`: the input pipeline, the step, the metrics) for K steps on in-memory
+random videos of twice the batch's length, their per-step time after the first taken from the
+stage's closing log line, each between two timings of its benchmarked step: the loop against
+the step without the machine's speed drifting in between (docs/RESULTS.md §3.1).
 The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head).
 All in the same process, medians over --repeats calls after a warm-up.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
+import re
 import resource
 import statistics
+import tempfile
 import time
 
 import keras
@@ -32,7 +41,9 @@ from absl import app, flags
 
 from assg_tf import config as config_lib
 from assg_tf import growing
+from assg_tf import input_pipeline
 from assg_tf import model as model_lib
+from assg_tf import stages
 from assg_tf import training
 
 flags.DEFINE_integer("batch", 16, "Videos per batch.")
@@ -42,6 +53,8 @@ flags.DEFINE_integer("classes", 20, "Action classes.")
 flags.DEFINE_integer("repeats", 20, "Timed calls.")
 flags.DEFINE_list("lengths", ["400", "4000", "40000"], "T values for the scaling table "
                   "(batch 1).")
+flags.DEFINE_integer("loop_steps", 0, "Steps of the training loop to time against the "
+                     "benchmarked steps (0: skip).")
 FLAGS = flags.FLAGS
 
 
@@ -147,6 +160,58 @@ def _grow_only(batch, classes):
   return lambda: growing.grow(*args)
 
 
+class _ClosingLines(logging.Handler):
+  """Keeps the per-step times of `training.run_stage`'s closing log lines."""
+
+  def __init__(self):
+    super().__init__()
+    self.ms_per_step = []
+
+  def emit(self, record):
+    found = re.search(r"(\d+) ms per step after the first", record.getMessage())
+    if found:
+      self.ms_per_step.append(float(found.group(1)))
+
+
+def _loop_ms(kind, strategy, cfg, steps, batch, classes, rng):
+  """Per-step ms of `steps` steps of the CAS ("cas") or ASSG ("assg") stage's training loop on
+  random videos of the batch's width, twice its length."""
+  size, length, dim = (int(n) for n in batch["features"].shape)
+  videos = []
+  for i in range(4 * size):
+    label = i % classes
+    labels = np.eye(classes, dtype=np.float32)[label]
+    videos.append({"video_id": f"v{i}", "num_segments": 2 * length,
+                   "rgb": rng.normal(size=[2 * length, dim]).astype(np.float32),
+                   "flow": np.zeros([2 * length, 0], np.float32),
+                   "seconds_per_segment": 0.64, "duration": 1.28 * length, "labels": labels,
+                   "segments": np.zeros([0, 2], np.float32),
+                   "segment_labels": np.zeros([0], np.int64),
+                   "ambiguous": np.zeros([0, 2], np.float32)})
+  examples = input_pipeline.from_examples(lambda: videos, classes, dim, 0)
+  info = config_lib.DatasetInfo(tuple(f"c{c}" for c in range(classes)), dim, 0, len(videos))
+  closing = _ClosingLines()
+  logging.getLogger("absl").addHandler(closing)
+  with tempfile.TemporaryDirectory() as workdir:
+    cfg = dataclasses.replace(
+        cfg, model_dir=workdir,
+        data=dataclasses.replace(cfg.data, batch_size=size, num_segments=length),
+        cas=dataclasses.replace(cfg.cas, steps=steps),
+        train=dataclasses.replace(cfg.train, steps=steps, checkpoint_every=10 ** 6,
+                                  log_every=10 ** 6, validate_every=10 ** 6))
+    if kind == "cas":
+      stages.train_cas(cfg, strategy, info, examples, "rgb")
+    else:
+      seeds = {}
+      for i, video in enumerate(videos):  # 5 % of the segments: background or the label
+        times = np.flatnonzero(rng.random(2 * length) < 0.05)
+        channels = np.where(rng.random(len(times)) < 0.5, 0, i % classes + 1)
+        seeds[video["video_id"]] = np.stack([times, channels], axis=1)
+      stages.train_assg(cfg, strategy, info, examples, seeds, "rgb", "assg")
+  logging.getLogger("absl").removeHandler(closing)
+  return closing.ms_per_step[-1]
+
+
 def _peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -182,6 +247,16 @@ def main(argv):
     limit = flops / rate
     print(f"{name:16s}: {flops / 1e9:7.1f} GFLOP -> {1000 * limit:8.1f} ms at that rate; "
           f"measured {seconds / limit:5.2f}x the limit")
+  if FLAGS.loop_steps:
+    print(f"\ntraining loop ({FLAGS.loop_steps} steps, per step after the first) against "
+          "the benchmarked step timed just before and just after it:")
+    for kind, make_step in (("cas", _cas_step), ("assg", _assg_step)):
+      step = make_step(strategy, cfg, batch, FLAGS.dim, FLAGS.classes)
+      before = _median_seconds(step, FLAGS.repeats)
+      loop = _loop_ms(kind, strategy, cfg, FLAGS.loop_steps, batch, FLAGS.classes, rng) / 1e3
+      after = _median_seconds(step, FLAGS.repeats)
+      print(f"{kind.upper():4s} loop {1000 * loop:8.1f} ms; step {1000 * before:8.1f} ms before, "
+            f"{1000 * after:8.1f} ms after: loop / step {2 * loop / (before + after):5.2f}x")
   print("\nscaling with T (batch 1): ASSG step ms, growing ms, peak RSS MB so far")
   for length in [int(x) for x in FLAGS.lengths]:
     b = _batch(1, length, FLAGS.dim, FLAGS.classes, rng)

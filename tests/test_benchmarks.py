@@ -38,8 +38,9 @@ def test_synthetic_benchmark_smoke(tmp_path):
 
 def test_training_benchmark_smoke():
   stdout = _run("bench_training.py", "--batch=2", "--length=16", "--dim=8", "--classes=3",
-                "--repeats=2", "--lengths=16,32")
+                "--repeats=2", "--lengths=16,32", "--loop_steps=3")
   assert "ratio ASSG / bare" in stdout and "CAS seed network step" in stdout
+  assert stdout.count("loop / step") == 2  # the CAS and ASSG training loops
   assert "GFLOP/s" in stdout and "x the limit" in stdout
   assert "T=    32" in stdout
 
