@@ -18,11 +18,13 @@ gradient over replicas is the gradient of the global mean. Optimizers are built 
 strategy scope before the first traced step. Each stage checkpoints every
 `TrainConfig.checkpoint_every` steps with a tf.train.CheckpointManager (model, optimizers, step,
 random state) and resumes from the latest checkpoint: an interrupted run loses only the steps
-since then, and ends bit-identical to an uninterrupted one. The random state is the Keras
-SeedGenerators' (dropout), which a Keras 3 model leaves out of its checkpoint. The input
-iterator is not saved (a distributed iterator is not trackable, and a tf.data iterator's state
-holds its shuffle buffer of whole videos): the resumed stage rebuilds the same seeded dataset
-and skips the batches already trained on (`input_pipeline.train_dataset(skip=step)`).
+since then, and ends bit-identical to an uninterrupted one when TensorFlow runs on one thread
+(`python -m assg_tf.train --deterministic`; on several, the ASSG step's last bits vary). The
+random state is the Keras SeedGenerators' (dropout), which a Keras 3 model leaves out of its
+checkpoint. The input iterator is not saved (a distributed iterator is not trackable, and a
+tf.data iterator's state holds its shuffle buffer of whole videos): the resumed stage rebuilds
+the same seeded dataset and skips the batches already trained on
+(`input_pipeline.train_dataset(skip=step)`).
 """
 from __future__ import annotations
 

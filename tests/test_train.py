@@ -189,3 +189,18 @@ def test_help_lists_the_training_flags():
                "--assg_steps", "--checkpoint_every", "--variants", "--streams"):
     assert f"  {flag}:" in result.stdout, flag
   assert "Adam learning rate of ASSG." in result.stdout
+
+
+def test_deterministic_runs_one_op_at_a_time_on_one_thread():
+  # Measured: multi-threaded ASSG steps differ in their last bits; one thread is reproducible.
+  script = ("import sys, tensorflow as tf\n"
+            "from assg_tf import train\n"
+            "train.define_flags(); train.FLAGS(sys.argv)\n"
+            "train.set_threads(train.FLAGS.deterministic)\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads())\n")
+  for args, expected in ((["--deterministic"], "1 1"), ([], "0 0")):
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                            text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == expected
