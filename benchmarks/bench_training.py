@@ -18,7 +18,8 @@ features, 512 filters, 20 classes) and random data:
 and how the step time and the peak memory grow with T (--lengths).
 With --loop_steps=K, also the training loop itself: `stages.train_cas` and `stages.train_assg`
 (`training.run_stage`: the input pipeline, the step, the metrics) for K steps on in-memory
-random videos of twice the batch's length, their per-step time after the first taken from the
+random videos of twice the batch's length (a dataset of tensors, read by tf.data's own threads
+as a tfds reader is), their per-step time after the first taken from the
 stage's closing log line, each between two timings of its benchmarked step: the loop against
 the step without the machine's speed drifting in between (docs/RESULTS.md §3.1).
 The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head).
@@ -188,7 +189,11 @@ def _loop_ms(kind, strategy, cfg, steps, batch, classes, rng):
                    "segments": np.zeros([0, 2], np.float32),
                    "segment_labels": np.zeros([0], np.int64),
                    "ambiguous": np.zeros([0, 2], np.float32)})
-  examples = input_pipeline.from_examples(lambda: videos, classes, dim, 0)
+  signature = input_pipeline.example_signature(classes, dim, 0)
+  # In-graph examples (no Python generator holding the GIL beside the loop), as a tfds reader.
+  examples = tf.data.Dataset.from_tensor_slices(
+      {k: np.stack([video[k] for video in videos]).astype(spec.dtype.as_numpy_dtype)
+       if k != "video_id" else [video[k] for video in videos] for k, spec in signature.items()})
   info = config_lib.DatasetInfo(tuple(f"c{c}" for c in range(classes)), dim, 0, len(videos))
   closing = _ClosingLines()
   logging.getLogger("absl").addHandler(closing)
