@@ -57,7 +57,8 @@ def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Datase
   `strategy.run` hands to that replica whole. `experimental_distribute_dataset` would wrap it
   in a per-device iterator that only copies the batch, and whose own tf.data autotuning makes
   deleting it wait up to a minute at the end of every stage (see
-  `input_pipeline._without_autotuning`; docs/RESULTS.md §3.1).
+  `input_pipeline._without_autotuning`; docs/RESULTS.md §3.1). On one GPU the batch is then
+  copied to the device inside the step instead of ahead of it (not measured here: no GPU).
 
   Several replicas: `strategy.experimental_distribute_dataset` with DATA auto-sharding. Our
   training datasets come from tfds readers or Python generators, which FILE sharding cannot

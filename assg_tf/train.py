@@ -23,16 +23,16 @@ exports it (docs/DESIGN.md "Commands").
 Steps 2 and 3 are `stages.train_and_evaluate`; the files of OUT are those of `run_dir.py`.
 Re-running with the same --model_dir resumes from the last checkpoint of the unfinished stage,
 and ends with exactly the weights and metrics of an uninterrupted run when both are
-bit-reproducible (`--deterministic`, below). Ctrl-C stops with one
-line, keeping the checkpoints. Bad flags, dataset names and feature folders are refused with one
-line before anything is written; `--help` lists the flags.
+bit-reproducible (`--deterministic`, below). Ctrl-C stops with one line, keeping the
+checkpoints. Bad flags, dataset names and feature folders are refused with one line before
+anything is written; `--help` lists the flags.
 
 `--deterministic` makes runs bit-reproducible: TensorFlow runs one op at a time on one thread.
 Without it the ASSG stages differ from run to run in the last bits of their class gradients
 (measured: 3 of 20 evaluations of one step), which growing's and erasing's thresholds turn
 into different training paths: the same command gave ASSG 60.3 to 64.2 average mAP
-(docs/RESULTS.md §3.1). With it, two runs wrote identical checkpoints; an ASSG step takes 2.3x as
-long on 2 cores.
+(docs/RESULTS.md §3.1). With it, two runs wrote identical checkpoints; an ASSG step takes
+2.3x as long on 2 cores.
 """
 from __future__ import annotations
 
