@@ -344,7 +344,7 @@ def _without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
   """`dataset` with tf.data's autotuning turned off.
 
   An iterator with autotuning runs an optimisation thread that wakes at growing intervals (up to
-  a minute). In TensorFlow 2.21 deleting the iterator often waits for that thread's next
+  a minute). In TensorFlow 2.21 deleting the iterator sometimes waits for that thread's next
   wake-up instead of stopping it: the end of a training stage stalled for up to 59 s
   (`benchmarks/bench_iterator_teardown.py`, docs/RESULTS.md §3.1). Without
   autotuning, `tf.data.AUTOTUNE` keeps tf.data's defaults: a parallel map runs one call per
