@@ -9,7 +9,7 @@ the iterator and prints how long the deletion took. Two pipelines:
   `distribute.distribute_dataset` hands it to a one-replica MirroredStrategy (the dataset
   itself);
 * `tf_default`: the same batches with tf.data's default autotuning, wrapped by
-  `strategy.experimental_distribute_dataset` (the package before this change).
+  `strategy.experimental_distribute_dataset` (what the package did until 1 December 2026).
 With autotuning, the deletion waits for the optimisation thread's next wake-up (those come at
 about 0.01, 0.03, 0.07, ... 20.5, 41 s and every 60 s after), so some durations stall for
 seconds and others not (docs/RESULTS.md §3.1).
