@@ -138,7 +138,9 @@ def load_split(data_cfg: config_lib.DataConfig, split: str
                      "manual_dir (--manual_dir), the folder with your features")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=data_cfg.manual_dir))
-  dataset = builder.as_dataset(split=split, shuffle_files=False)
+  # Without autotuning, as every dataset made from it: the statistics, seeds and ground truth
+  # read it whole with iterators of their own (`_without_autotuning`).
+  dataset = _without_autotuning(builder.as_dataset(split=split, shuffle_files=False))
   features = builder.info.features
   if "flow" not in features:  # an RGB-only config
     dataset = dataset.map(_with_empty_flow)

@@ -254,6 +254,7 @@ def test_load_split_through_the_tfds_builder(tmp_path):
   assert info.rgb_dim == info.flow_dim == D
   assert info.num_examples == TINY.num_test_videos
   assert train_info.num_examples + validation_info.num_examples == TINY.num_train_videos
+  assert all(split.options().autotune.enabled is False for split in (test, train, validation))
   expected = {ex["video_id"]: ex for ex in synthetic.generate_split(TINY, "test")}
   got = list(test.as_numpy_iterator())
   assert sorted(ex["video_id"].decode() for ex in got) == sorted(expected)
