@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 # The choice lists, named once (flags' help, checks, commands and networks read them here).
 STREAMS = ("rgb", "flow")  # the two streams, trained apart (paper 3.5); features are rgb first
 VARIANTS = ("cas", "ssg", "assg")  # what a run trains and evaluates (paper Table 2)
-POOLINGS = ("sap", "gap", "gmp")  # the classifier's pooling (paper Table 1)
+POOLINGS = ("sap", "sap_mean", "gap", "gmp")  # the classifier's pooling (paper Table 1)
 CAS_NETWORKS = ("stpn", "mil")
 VIDEO_LOSSES = ("softmax", "bce")  # video-level losses (losses.VIDEO_LOSSES)
 CAS_MAPS = ("minmax", "probability")
@@ -163,7 +163,7 @@ class ModelConfig:
   growing_threshold_fg: float = 0.8  # theta_g for the action classes (paper 4.2: 0.99)
   growing_threshold_bg: float = 0.99  # theta_g for the background (paper 4.2)
   erasing_threshold: float = 0.4  # theta_a (paper 4.2)
-  pooling: str = "sap"  # sap | gap | gmp (Table 1)
+  pooling: str = "sap"  # sap | sap_mean (eq. 3 with the mean, not the sum) | gap | gmp (Table 1)
   seeding_loss: str = "balanced"  # paper (eq. 4) | balanced (fg and bg normalised apart, DSRG)
 
 

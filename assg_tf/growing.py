@@ -39,6 +39,19 @@ def label_softmax(heatmap_logits, labels):
   return tf.nn.softmax(masked, axis=-1) * tf.cast(allowed[:, None, :], heatmap_logits.dtype)
 
 
+def class_vs_background(heatmap_logits):
+  """The heatmap a network trained with `label_softmax` gives at inference, where the labels
+  are unknown: channel c+1 is `label_softmax`'s H[c] for a video labelled with c alone, the
+  softmax over {background, c}, sigmoid(logit_c - logit_bg); channel 0 is the background
+  against the likeliest class, 1 - max_c of them. [B, T, C+1] logits -> [B, T, C+1].
+
+  Detection localises each class separately (paper 3.5), as growing grows it (3.2.3): a class
+  the video may not contain takes no probability mass from the one localised, as in training.
+  """
+  actions = tf.sigmoid(heatmap_logits[..., 1:] - heatmap_logits[..., :1])
+  return tf.concat([1.0 - tf.reduce_max(actions, axis=-1, keepdims=True), actions], axis=-1)
+
+
 @tf.function(input_signature=[
     tf.TensorSpec([None, None, None], tf.float32),  # heatmaps H [B, T, C+1] (probabilities)
     tf.TensorSpec([None, None, None], tf.float32),  # seeds [B, T, C+1] in {0, 1}

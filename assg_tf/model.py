@@ -83,7 +83,9 @@ class ASSGNet(keras.Model):
     without, nothing is erased (inference)."""
     foreground = outputs["foreground"]
     class_logits = self.head.foreground_logits(foreground)
-    energy = ops.sum(foreground, axis=-1)
+    # Eq. 3's energy s: the sum over channels (paper), or their mean (sap_mean, docs/DESIGN.md).
+    energy = (ops.mean(foreground, axis=-1) if self.pooling == "sap_mean"
+              else ops.sum(foreground, axis=-1))
     if labels is None:
       keep = ops.ones_like(class_logits)
     else:
@@ -119,7 +121,9 @@ def stream_maps(net, features, mask):
     return cas_lib.heatmap(outputs, mask, net.maps), net.video_probabilities(
         outputs["video_logits"])
   outputs = net(features, mask, training=False)
-  heatmaps = outputs["heatmaps"] * ops.expand_dims(mask, -1)
+  heatmaps = (growing.class_vs_background(outputs["heatmap_logits"]) if net.label_softmax
+              else outputs["heatmaps"])  # as training's growing reads it (docs/DESIGN.md)
+  heatmaps = heatmaps * ops.expand_dims(mask, -1)
   return heatmaps, net.video_probabilities(net.classify(outputs, mask))
 
 

@@ -23,13 +23,17 @@ there. Pooling over the kept segments of each class is therefore exact and costs
 If a class has no kept segment (everything erased), its pooled logit is 0.
 
 GAP and GMP (the Table 1 ablation) average or take the maximum of Ĥ over the same segments.
+`sap_mean` is SAP with s the mean of ReLU(F) over its channels instead of the sum (the caller,
+`model.ASSGNet.classify`, computes s): summed over 128-512 channels, s varies by tens from one
+segment to the next and eq. 3's softmax puts all its weight on one segment (docs/RESULTS.md
+section 1.3).
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-POOLING_METHODS = ("sap", "gap", "gmp")
+POOLING_METHODS = ("sap", "sap_mean", "gap", "gmp")
 
 
 def erasing_keep_mask(heatmaps, labels, threshold):
@@ -59,7 +63,7 @@ class ErasedPooling(keras.layers.Layer):
   def call(self, logits, energy, keep, mask):
     kept = keep * ops.expand_dims(mask, -1)  # [B, T, C]
     any_kept = ops.max(kept, axis=1)  # [B, C]
-    if self.method == "sap":
+    if self.method in ("sap", "sap_mean"):  # they differ in the energy the caller gives
       scores = ops.where(kept > 0, ops.expand_dims(energy, -1), -1e30)
       scores = scores - ops.max(scores, axis=1, keepdims=True)
       weights = ops.exp(scores) * kept

@@ -190,3 +190,15 @@ def test_growth_under_the_label_softmax_reaches_what_the_full_softmax_cannot():
   grown = _run(restricted, seeds, labels, theta_fg=0.9)
   np.testing.assert_array_equal(grown[0, :, 1], [1, 1, 0])
   np.testing.assert_array_equal(grown[0, :, 2], [0, 0, 0])
+
+
+def test_class_vs_background_is_the_label_softmax_of_each_class_alone():
+  # Channels: bg, class 0, class 1, class 2 at probabilities 0.2, 0.5, 0.2, 0.1: class 0 against
+  # the background is 0.5 / 0.7, class 1 0.2 / 0.4, class 2 0.1 / 0.3; the background channel is
+  # 1 - the largest of them.
+  logits = np.log(np.array([[[0.2, 0.5, 0.2, 0.1]]], np.float32))
+  got = growing.class_vs_background(tf.constant(logits)).numpy()
+  np.testing.assert_allclose(got[0, 0], [1 - 5 / 7, 5 / 7, 0.5, 1 / 3], rtol=1e-5)
+  for c in range(3):  # each class channel is what label_softmax gives a video of c alone
+    alone = growing.label_softmax(tf.constant(logits), tf.one_hot([c], 3)).numpy()
+    np.testing.assert_allclose(got[0, 0, c + 1], alone[0, 0, c + 1], rtol=1e-5)

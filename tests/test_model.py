@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 import assg_tf  # noqa: F401
-from assg_tf import cas, config as config_lib, model as model_lib
+from assg_tf import cas, config as config_lib, growing, model as model_lib
 
 
 def test_assg_net_outputs_and_classifier_shapes():
@@ -24,6 +24,33 @@ def test_erasing_everything_gives_zero_logits_for_labelled_classes():
   assert np.any(out["foreground"].numpy() > 0)  # something for the unerased class to pool
   logits = net.classify(out, np.ones([1, 3], np.float32), np.array([[1.0, 0.0]], np.float32))
   assert logits.numpy()[0, 0] == 0.0 and logits.numpy()[0, 1] != 0.0
+
+
+def test_sap_energy_is_the_sum_of_the_foreground_or_its_mean():
+  # Eq. 3's energy of two segments with foreground [2, 2] and [0, 0]: 4 and 0 as the paper's
+  # sum, 2 and 0 as sap_mean's mean; the pooled logit weighs the segments' logits by them.
+  foreground = tf.constant([[[2.0, 2.0], [0.0, 0.0]]])
+  mask = np.ones([1, 2], np.float32)
+  for pooling, energy in (("sap", 4.0), ("sap_mean", 2.0)):
+    net = model_lib.ASSGNet(1, hidden_dim=2, pooling=pooling)
+    net(np.zeros([1, 2, 3], np.float32))
+    logits = net.head.foreground_logits(foreground).numpy()[0, :, 0]
+    weight = np.exp(energy) / (np.exp(energy) + 1.0)
+    expected = weight * logits[0] + (1.0 - weight) * logits[1]
+    got = net.classify({"foreground": foreground}, mask).numpy()[0, 0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_detection_heatmap_of_a_label_softmax_net_is_class_against_background():
+  x = np.random.default_rng(0).normal(size=[1, 4, 3]).astype(np.float32)
+  mask = np.array([[1.0, 1.0, 1.0, 0.0]], np.float32)
+  for label_softmax in (True, False):
+    net = model_lib.ASSGNet(3, hidden_dim=8, label_softmax=label_softmax)
+    logits = net(x, mask)["heatmap_logits"]
+    expected = (growing.class_vs_background(logits) if label_softmax
+                else tf.nn.softmax(logits, axis=-1)).numpy() * mask[..., None]
+    heatmaps, _ = model_lib.stream_maps(net, x, mask)
+    np.testing.assert_allclose(heatmaps.numpy(), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_nets_survive_a_keras_file(tmp_path):
