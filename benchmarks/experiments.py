@@ -179,29 +179,39 @@ class Runner:
       self.cas_seconds[model_dir] = self.cas_seconds[nets_dir] + time.time() - t0
     return cfg, self.cas_nets[nets_dir]
 
-  def run(self, row: Row) -> Dict:
-    """{"test": metrics, "predict": the post-processing used, "seconds": training time,
-    ["own_classification_mAP", "diagnostics"]}."""
+  def _row_dirs(self, row: Row):
+    """(the row's config with its model_dir, the provider's dir, {stream: CAS network})."""
     cfg, cas_nets = self.provider(row)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **row.model))
     provider_dir = cfg.model_dir  # the row's seeds: run_dir.seeds_path(provider_dir, stream)
     if row.variant != "cas":
       cfg = dataclasses.replace(cfg, model_dir=os.path.join(
           cfg.model_dir, f"{row.variant}-{_digest(cfg.data, cfg.model, cfg.train)}"))
+    return cfg, provider_dir, cas_nets
+
+  def networks(self, row: Row):
+    """(the row's config, {stream: its trained network}), trained or reloaded."""
+    cfg, provider_dir, cas_nets = self._row_dirs(row)
+    if row.variant == "cas":  # trained by provider()
+      return cfg, cas_nets
+    nets = {}
+    for stream in cfg.streams:
+      seeds = seeds_lib.load_seeds(run_dir.seeds_path(provider_dir, stream), self.info.channels)
+      self._stage_seed()
+      nets[stream] = stages.train_assg(cfg, self.strategy, self.info, self.train, seeds,
+                                       stream, row.variant)
+    return cfg, nets
+
+  def run(self, row: Row) -> Dict:
+    """{"test": metrics, "predict": the post-processing used, "seconds": training time,
+    ["own_classification_mAP", "diagnostics"]}."""
+    cfg, provider_dir, cas_nets = self._row_dirs(row)
     done = os.path.join(cfg.model_dir, "metrics", f"{row.variant}.json")
     if os.path.exists(done):
       with open(done) as f:
         return json.load(f)
     t0 = time.time()
-    nets = cas_nets  # the CAS row: trained by provider()
-    if row.variant != "cas":
-      nets = {}
-      for stream in cfg.streams:
-        seeds = seeds_lib.load_seeds(run_dir.seeds_path(provider_dir, stream),
-                                     self.info.channels)
-        self._stage_seed()
-        nets[stream] = stages.train_assg(cfg, self.strategy, self.info, self.train, seeds,
-                                           stream, row.variant)
+    cfg, nets = self.networks(row)
     # Training time of the row's own networks (the CAS row: the provider and its seeds).
     result = {"seconds": (time.time() - t0 if row.variant != "cas"
                           else self.cas_seconds[cfg.model_dir])}

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -63,7 +65,8 @@ def test_experiments_smoke(tmp_path):
   stdout = _run("experiments.py", *args)
   result = json.loads((tmp_path / "out" / "table1_smoke.json").read_text())
   assert (tmp_path / "out" / "table1_smoke.png").stat().st_size > 1000
-  assert [r["name"] for r in result["rows"]] == ["ASSG, SAP", "ASSG, GAP", "ASSG, GMP"]
+  assert [r["name"] for r in result["rows"]] == ["ASSG, SAP", "ASSG, SAP_MEAN", "ASSG, GAP",
+                                                 "ASSG, GMP"]
   assert result["seeds"] == [0] and result["config"]["model"]["hidden_dim"] == 8
   for row in result["rows"]:
     summary = row["summary"]["test"]
@@ -79,7 +82,7 @@ def test_experiments_smoke(tmp_path):
                               "video_score_weight": 0.0}
   assert "| ASSG, GMP |" in stdout and "trained in" in stdout
   table = stdout.split("seeds and growth")[0]
-  assert all(f"| ASSG, {p} | " in table for p in ("SAP", "GAP", "GMP"))  # every row
+  assert all(f"| ASSG, {p} | " in table for p in ("SAP", "SAP_MEAN", "GAP", "GMP"))  # all
   assert "| ASSG, GAP | " in stdout.split("seeds and growth")[1]  # the diagnostics table
   # A second run trains nothing: every row comes from the cache, with the same numbers.
   again = _run("experiments.py", *args)
@@ -96,6 +99,11 @@ def test_experiments_smoke(tmp_path):
   for row in ("| flow | core (", "| rgb | outside (", "| threshold alone | own |",
               "| absent-class level 0.9 | joined |"):
     assert row in stats, stats
+  # sap_attention.py reuses the cached SAP and SAP_MEAN networks: one row per stream of each.
+  attention = _run("sap_attention.py", *args[:-2], f"--workdir={tmp_path / 'work'}")
+  for row in ("| sap | flow | ", "| sap | rgb | ", "| sap_mean | flow | ", "| sap_mean | rgb | "):
+    assert row in attention, attention
+  assert "trained in" not in attention
 
 
 def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error():
@@ -150,3 +158,18 @@ def test_write_synthetic_layout_writes_the_spec_it_names(tmp_path):
     for stream in ("rgb", "flow"):
       written = np.load(tmp_path / "features" / "test" / stream / f"{example['video_id']}.npy")
       np.testing.assert_array_equal(written, example[stream])
+
+
+
+def test_sap_attention_effective_segments_known_cases():
+  # In a process of its own: the script defines experiments.py's absl flags on import.
+  code = ("import numpy as np, sap_attention as s\n"
+          "print(s.effective_segments(np.zeros(7)),\n"
+          "      s.effective_segments(np.array([0.0, 60.0, 0.0])),\n"
+          "      s.effective_segments(np.array([50.0, 50.0, 0.0])))")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=os.path.join(REPO, "benchmarks"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  # Uniform over 7 segments; one segment far above the rest; two equal ones far above.
+  np.testing.assert_allclose([float(x) for x in result.stdout.split()], [7.0, 1.0, 2.0],
+                             rtol=1e-6)
