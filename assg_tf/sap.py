@@ -26,7 +26,7 @@ GAP and GMP (the Table 1 ablation) average or take the maximum of Ĥ over the sa
 `sap_mean` is SAP with s the mean of ReLU(F) over its channels instead of the sum (the caller,
 `model.ASSGNet.classify`, computes s): summed over 128-512 channels, s varies by tens from one
 segment to the next and eq. 3's softmax puts all its weight on one segment (docs/RESULTS.md
-section 1.3).
+section 1.4). The defaults pool by GAP (docs/DESIGN.md).
 """
 from __future__ import annotations
 

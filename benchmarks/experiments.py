@@ -94,7 +94,8 @@ def rows(experiment: str) -> List[Row]:
             for preset in ("ours", "paper")
             for variant, name in (("cas", "CAS"), ("ssg", "CAS+SSG"), ("assg", "ASSG"))]
   if experiment == "table1":
-    return [Row(f"ASSG, {p.upper()}", "assg", model={"pooling": p}) for p in ("sap", "sap_mean", "gap", "gmp")]
+    return [Row(f"ASSG, {p.upper()}", "assg", model={"pooling": p})
+            for p in ("sap", "sap_mean", "gap", "gmp")]
   if experiment == "figure4":
     return ([Row(f"theta_gf={t:g}", "assg", model={"growing_threshold_fg": t,
                                                    "growing_threshold_bg": 0.99})
