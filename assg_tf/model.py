@@ -115,7 +115,9 @@ class ASSGNet(keras.Model):
 
 def stream_maps(net, features, mask):
   """One stream's heatmap [B, T, C+1] (probabilities, ch. 0 = bg) and video scores [B, C]
-  (class probabilities) for an ASSGNet or a CASNet; padding rows of the heatmap are 0."""
+  (class probabilities) for an ASSGNet or a CASNet; padding rows of the heatmap are 0. An
+  ASSGNet trained with label_softmax gives each class against the background
+  (`growing.class_vs_background`), the paper's the softmax over all C+1 channels."""
   if isinstance(net, cas_lib.CASNet):
     outputs = net(features, mask, training=False)
     return cas_lib.heatmap(outputs, mask, net.maps), net.video_probabilities(
