@@ -83,15 +83,20 @@ class ASSGNet(keras.Model):
     without, nothing is erased (inference)."""
     foreground = outputs["foreground"]
     class_logits = self.head.foreground_logits(foreground)
-    # Eq. 3's energy s: the sum over channels (paper), or their mean (sap_mean, docs/DESIGN.md).
-    energy = (ops.mean(foreground, axis=-1) if self.pooling == "sap_mean"
-              else ops.sum(foreground, axis=-1))
+    energy = self.energy(foreground)
     if labels is None:
       keep = ops.ones_like(class_logits)
     else:
       keep = sap.erasing_keep_mask(self.training_heatmaps(outputs, labels), labels,
                                    self.erasing_threshold)
     return self.pool(class_logits, energy, keep, mask)
+
+  def energy(self, foreground):
+    """Eq. 3's energy s [B, T] of a foreground map ReLU(F) [B, T, hidden]: the sum over its
+    channels (paper), or their mean with pooling="sap_mean" (docs/DESIGN.md)."""
+    if self.pooling == "sap_mean":
+      return ops.mean(foreground, axis=-1)
+    return ops.sum(foreground, axis=-1)
 
   def training_heatmaps(self, outputs, labels):
     """The H that growing (eq. 1) and erasing threshold: the softmax over all C+1 channels,

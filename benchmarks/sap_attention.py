@@ -49,8 +49,7 @@ def main(argv):
       for example, _, _ in truth.values():
         out = nets[stream](tf.constant(example[stream][None]),
                            tf.ones([1, example["num_segments"]]))
-        foreground = out["foreground"].numpy()[0]
-        energy = foreground.mean(-1) if pooling == "sap_mean" else foreground.sum(-1)
+        energy = nets[stream].energy(out["foreground"]).numpy()[0]
         spread.append(energy.std())
         segments.append(effective_segments(energy))
         lengths.append(len(energy))

@@ -160,7 +160,6 @@ def test_write_synthetic_layout_writes_the_spec_it_names(tmp_path):
       np.testing.assert_array_equal(written, example[stream])
 
 
-
 def test_sap_attention_effective_segments_known_cases():
   # In a process of its own: the script defines experiments.py's absl flags on import.
   code = ("import numpy as np, sap_attention as s\n"
