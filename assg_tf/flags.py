@@ -92,12 +92,15 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "proposal_score": ("predict", "proposal_score", "mean (eq. 6) or contrast (eq. 6 minus "
                        "the outer mean)."),
     "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
+    "smoothing": ("predict", "smoothing", "Moving average of the fused heatmap over this many "
+                  "segments (odd; 1 = none) before the proposals."),
     "video_scores": ("predict", "video_scores", "Class scores from the variant's own "
                      "classifier (own) or from the CAS seed network (cas)."),
     "video_score_weight": ("predict", "video_score_weight", "Proposal score += this x the "
                            "video score of its class."),
     "select_on_validation": ("predict", "select_on_validation", "Choose rgb_weight, "
-                             "proposal_score, video_score_weight on the validation split."),
+                             "proposal_score, video_score_weight, smoothing on the validation "
+                             "split."),
     "max_detections": ("predict", "max_detections", "Detections kept per video."),
     # Evaluation (docs/DESIGN.md "Evaluation").
     "tiou_thresholds": ("eval", "tiou_thresholds", "tIoU thresholds of the mAP."),

@@ -1,8 +1,7 @@
 """Location prediction: multi-threshold proposals, eq. 6 scores, per-class NMS (paper 3.5).
 
-Paper section 3.5 (eq. 6); docs/DESIGN.md "Method" ("Prediction") and "Serving" (the detections of
-the
-serving signature). Everything from the fused heatmap to the detections is TensorFlow graph
+Paper section 3.5 (eq. 6); docs/DESIGN.md "Method" ("Prediction") and "Serving" (the detections
+of the serving signature). Everything from the fused heatmap to the detections is TensorFlow graph
 code with dynamic batch and time (one trace for every shape), so the same functions are the
 Python prediction path and the inside of the exported SavedModel that TF Serving runs.
 
@@ -10,6 +9,8 @@ Steps, with the choices the paper leaves open:
 
 1. Fusion (eq. 6, `model.fuse_streams`): H = lambda * H_rgb + (1 - lambda) * H_flow,
    lambda = 0.3 (paper 4.2).
+   Then, when `smoothing` > 1, a moving average over that many segments (`smooth`; not in the
+   paper, 1 by default and chosen on validation, selection.py). Everything below reads it.
 2. Classes localised in a video: every class whose video-level score is >= `class_threshold`,
    and always the video's top-1 class (ties: the lowest class index).
 3. Proposals: for every selected class c and every level theta in `proposal_thresholds`, every
@@ -72,6 +73,37 @@ def select_classes(video_scores: tf.Tensor, class_threshold: float) -> tf.Tensor
   top = tf.argmax(video_scores, axis=-1, output_type=tf.int32)
   is_top = tf.equal(tf.range(tf.shape(video_scores)[-1])[None, :], top[:, None])
   return (video_scores >= class_threshold) | is_top
+
+
+def smooth(heatmaps: tf.Tensor, num_segments: tf.Tensor, window: int) -> tf.Tensor:
+  """Moving average of each channel over `window` segments centred on each segment.
+
+  Not in the paper (docs/DESIGN.md, "Departures"): the heatmaps of segment-level networks
+  flicker where an action is weak, and a threshold then breaks one instance into fragments;
+  averaging over a few segments joins them (docs/RESULTS.md section 1.4 measures it). The mean
+  is over the video's real segments only (a window that reaches past either end averages the
+  segments it covers), so padding and batching change nothing.
+
+  Args:
+    heatmaps: float32 [B, T, K].
+    num_segments: int32 [B] real length of each video; later rows are padding.
+    window: odd width in segments; 1 returns `heatmaps` unchanged.
+
+  Returns:
+    float32 [B, T, K], 0 on padding rows.
+  """
+  window = int(window)
+  if window < 1 or window % 2 != 1:
+    raise ValueError(f"smoothing window must be an odd number of segments, got {window}.")
+  heatmaps = tf.convert_to_tensor(heatmaps, tf.float32)
+  if window == 1:
+    return heatmaps
+  mask = tf.sequence_mask(num_segments, tf.shape(heatmaps)[1], dtype=tf.float32)[..., None]
+  # Sums over the window of the real values and of the real segments: "SAME" pads with
+  # (window - 1) / 2 zeros on each side, so their ratio is the mean over real segments.
+  total = tf.nn.avg_pool1d(heatmaps * mask, window, 1, "SAME")
+  count = tf.nn.avg_pool1d(mask, window, 1, "SAME")
+  return tf.math.divide_no_nan(total, count) * mask
 
 
 def proposals(fused: tf.Tensor,
@@ -221,6 +253,9 @@ def check_config(cfg: PredictConfig) -> None:
                      f"{cfg.video_score_weight}.")
   if int(cfg.max_detections) < 1:
     raise ValueError(f"PredictConfig.max_detections must be >= 1, got {cfg.max_detections}.")
+  if int(cfg.smoothing) < 1 or int(cfg.smoothing) % 2 != 1:
+    raise ValueError(f"PredictConfig.smoothing must be an odd number of segments, got "
+                     f"{cfg.smoothing}.")
 
 
 def _check_inputs(fused, num_segments, video_scores, seconds_per_segment):
@@ -290,7 +325,7 @@ def detect(fused: tf.Tensor,
   max_detections = int(cfg.max_detections)
 
   selected = select_classes(video_scores, cfg.class_threshold)
-  found = proposals(fused, num_segments, selected, tuple(cfg.proposal_thresholds),
+  found = proposals(smooth(fused, num_segments, cfg.smoothing), num_segments, selected, tuple(cfg.proposal_thresholds),
                     max_candidates_per_class, cfg.proposal_score, video_scores,
                     cfg.video_score_weight if video_score_weight is None else video_score_weight)
 

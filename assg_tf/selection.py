@@ -8,7 +8,11 @@ run's tIoU thresholds, from the grid below:
 
 * `rgb_weight` (lambda of eq. 6): how much the rgb stream counts against flow;
 * `proposal_score`: eq. 6's mean, or the outer-inner contrast (proposals.py);
-* `video_score_weight`: how much the video-level class score adds to a proposal's (BaS-Net).
+* `video_score_weight`: how much the video-level class score adds to a proposal's (BaS-Net);
+* `smoothing`: over how many segments the fused heatmap is averaged before the proposals
+  (proposals.smooth). The right width follows the length of the actions, which differs by
+  dataset by an order of magnitude (THUMOS'14: 4 s on average; ActivityNet: 50 s), so the grid
+  doubles from 1 (none) to 65 segments (42 s at 0.64 s a segment).
 
 Ties (equal validation mAP) keep the earlier grid point, and the grid starts from the run's own
 settings, so an uninformative validation split changes nothing. The choice is written as a
@@ -28,6 +32,7 @@ GRID: Dict[str, Tuple] = {
     "rgb_weight": (0.3, 0.5, 0.7),
     "proposal_score": ("contrast", "mean"),
     "video_score_weight": (0.0, 0.5, 1.0),
+    "smoothing": (1, 3, 5, 9, 17, 33, 65),
 }
 
 

@@ -479,3 +479,31 @@ def test_video_score_weight_adds_the_class_score_to_every_proposal():
   with pytest.raises(ValueError, match="video_score_weight must be >= 0"):
     proposals.detect(tf.constant(fused), tf.constant([4, 4]), tf.constant(scores),
                      tf.constant([1.0, 1.0]), dataclasses.replace(cfg, video_score_weight=-1))
+
+
+def test_smooth_is_the_mean_over_the_real_segments_of_the_window():
+  # Video of 4 real segments, then one padding row whose 6 must be ignored.
+  heat = np.array([[[0.0], [3.0], [0.0], [3.0], [6.0]]], np.float32)
+  got = proposals.smooth(heat, tf.constant([4]), 3).numpy()[0, :, 0]
+  np.testing.assert_allclose(got, [1.5, 1.0, 2.0, 1.5, 0.0], rtol=1e-6)
+  np.testing.assert_array_equal(proposals.smooth(heat, tf.constant([4]), 1).numpy(), heat)
+  alone = proposals.smooth(heat[:, :4], tf.constant([4]), 3).numpy()[0, :, 0]
+  np.testing.assert_allclose(alone, got[:4], rtol=1e-6)  # padding changes nothing
+  with pytest.raises(ValueError, match="odd number of segments, got 2"):
+    proposals.smooth(heat, tf.constant([4]), 2)
+
+
+def test_smoothing_joins_an_instance_broken_by_one_weak_segment():
+  fused = _one_class([0.8, 0.8, 0.2, 0.8, 0.8])
+  broken = _detections(_detect(fused, [5], [[1.0]], _cfg(proposal_thresholds=(0.5,))))
+  assert [(s, e) for _, s, e, _ in broken] == [
+      (pytest.approx(0.0), pytest.approx(2 * DELTA)),
+      (pytest.approx(3 * DELTA), pytest.approx(5 * DELTA))]
+  joined = _detections(_detect(fused, [5], [[1.0]],
+                               _cfg(proposal_thresholds=(0.5,), smoothing=3)))
+  # Smoothed: 0.8, 0.6, 0.6, 0.6, 0.8; one run, eq. 6 mean 3.4 / 5.
+  assert [(c, s, e) for c, s, e, _ in joined] == [
+      (0, pytest.approx(0.0), pytest.approx(5 * DELTA))]
+  assert joined[0][3] == pytest.approx(0.68)
+  with pytest.raises(ValueError, match="smoothing must be an odd number of segments, got 4"):
+    _detect(fused, [5], [[1.0]], _cfg(smoothing=4))
