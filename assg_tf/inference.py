@@ -79,7 +79,8 @@ class Predictor:
     """The same networks under other post-processing settings (stream outputs unchanged).
 
     Its `detect` takes rgb_weight and video_score_weight as tensors, so the settings that
-    differ only in them share one traced function (selection.py's grid: 2 traces, not 18)."""
+    differ only in them share one traced function (selection.py's grid: one trace per smoothing
+    and proposal score, not one per candidate)."""
     if cfg.video_scores != self.cfg.video_scores:
       raise ValueError(f"with_config keeps the video scores' source: video_scores="
                        f"{cfg.video_scores!r}, expected {self.cfg.video_scores!r}")
