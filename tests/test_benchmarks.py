@@ -79,7 +79,7 @@ def test_experiments_smoke(tmp_path):
     # None of these 6 training videos is held out: nothing to choose on, the defaults stay.
     assert run["validation"] == []
     assert run["predict"] == {"rgb_weight": 0.3, "proposal_score": "contrast",
-                              "video_score_weight": 0.0}
+                              "video_score_weight": 0.0, "smoothing": 1}
   assert "| ASSG, GMP |" in stdout and "trained in" in stdout
   table = stdout.split("seeds and growth")[0]
   assert all(f"| ASSG, {p} | " in table for p in ("SAP", "SAP_MEAN", "GAP", "GMP"))  # all
