@@ -325,8 +325,8 @@ def detect(fused: tf.Tensor,
   max_detections = int(cfg.max_detections)
 
   selected = select_classes(video_scores, cfg.class_threshold)
-  found = proposals(smooth(fused, num_segments, cfg.smoothing), num_segments, selected, tuple(cfg.proposal_thresholds),
-                    max_candidates_per_class, cfg.proposal_score, video_scores,
+  found = proposals(smooth(fused, num_segments, cfg.smoothing), num_segments, selected,
+                    tuple(cfg.proposal_thresholds), max_candidates_per_class, cfg.proposal_score, video_scores,
                     cfg.video_score_weight if video_score_weight is None else video_score_weight)
 
   # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most

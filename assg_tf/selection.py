@@ -29,7 +29,9 @@ from assg_tf import run_dir
 
 # The grid swept by default: every combination, the run's own settings first.
 GRID: Dict[str, Tuple] = {
-    "rgb_weight": (0.3, 0.1, 0.2, 0.5, 0.7),  # the paper's 0.3 first; flow is the stronger
+    # The paper's lambda first; flow is the stronger stream of I3D features, so the grid leans
+    # towards it.
+    "rgb_weight": (0.3, 0.1, 0.2, 0.5, 0.7),
     "proposal_score": ("contrast", "mean"),
     "video_score_weight": (0.0, 0.5),
     "smoothing": (1, 3, 5, 9, 17, 33, 65),

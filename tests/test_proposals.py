@@ -491,6 +491,9 @@ def test_smooth_is_the_mean_over_the_real_segments_of_the_window():
   np.testing.assert_allclose(alone, got[:4], rtol=1e-6)  # padding changes nothing
   with pytest.raises(ValueError, match="odd number of segments, got 2"):
     proposals.smooth(heat, tf.constant([4]), 2)
+  # A window wider than the video averages all of it, at every segment.
+  wide = proposals.smooth(heat, tf.constant([4]), 65).numpy()[0, :, 0]
+  np.testing.assert_allclose(wide, [1.5, 1.5, 1.5, 1.5, 0.0], rtol=1e-6)
 
 
 def test_smoothing_joins_an_instance_broken_by_one_weak_segment():
