@@ -75,6 +75,13 @@ def select_classes(video_scores: tf.Tensor, class_threshold: float) -> tf.Tensor
   return (video_scores >= class_threshold) | is_top
 
 
+def _odd_window(window, what: str) -> int:
+  """`window` as an int; ValueError naming `what` unless it is an odd number >= 1."""
+  if int(window) < 1 or int(window) % 2 != 1:
+    raise ValueError(f"{what} must be an odd number of segments, got {window}.")
+  return int(window)
+
+
 def smooth(heatmaps: tf.Tensor, num_segments: tf.Tensor, window: int) -> tf.Tensor:
   """Moving average of each channel over `window` segments centred on each segment.
 
@@ -90,11 +97,9 @@ def smooth(heatmaps: tf.Tensor, num_segments: tf.Tensor, window: int) -> tf.Tens
     window: odd width in segments; 1 returns `heatmaps` unchanged.
 
   Returns:
-    float32 [B, T, K], 0 on padding rows.
+    float32 [B, T, K], 0 on padding rows (window 1: `heatmaps` as given).
   """
-  window = int(window)
-  if window < 1 or window % 2 != 1:
-    raise ValueError(f"smoothing window must be an odd number of segments, got {window}.")
+  window = _odd_window(window, "smoothing window")
   heatmaps = tf.convert_to_tensor(heatmaps, tf.float32)
   if window == 1:
     return heatmaps
@@ -253,9 +258,7 @@ def check_config(cfg: PredictConfig) -> None:
                      f"{cfg.video_score_weight}.")
   if int(cfg.max_detections) < 1:
     raise ValueError(f"PredictConfig.max_detections must be >= 1, got {cfg.max_detections}.")
-  if int(cfg.smoothing) < 1 or int(cfg.smoothing) % 2 != 1:
-    raise ValueError(f"PredictConfig.smoothing must be an odd number of segments, got "
-                     f"{cfg.smoothing}.")
+  _odd_window(cfg.smoothing, "PredictConfig.smoothing")
 
 
 def _check_inputs(fused, num_segments, video_scores, seconds_per_segment):
@@ -326,7 +329,8 @@ def detect(fused: tf.Tensor,
 
   selected = select_classes(video_scores, cfg.class_threshold)
   found = proposals(smooth(fused, num_segments, cfg.smoothing), num_segments, selected,
-                    tuple(cfg.proposal_thresholds), max_candidates_per_class, cfg.proposal_score, video_scores,
+                    tuple(cfg.proposal_thresholds), max_candidates_per_class,
+                    cfg.proposal_score, video_scores,
                     cfg.video_score_weight if video_score_weight is None else video_score_weight)
 
   # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
