@@ -198,7 +198,13 @@ class PredictConfig:
   smoothing: int = 1
   # "mean": eq. 6; "contrast": eq. 6 minus the mean just outside the run (see proposals.py).
   proposal_score: str = "contrast"
-  nms_threshold: float = 0.5
+  # Gaussian Soft-NMS (Bodla et al., ICCV 2017): each kept proposal multiplies the scores of
+  # the other proposals of its class by exp(-tIoU^2 / sigma) instead of removing those above
+  # nms_threshold; 0 = hard NMS at nms_threshold (the paper's "removing highly overlapped ones",
+  # 3.5; TensorFlow's convention for soft_nms_sigma). 0.5 is Bodla et al.'s; 0.2-1.0 scored
+  # within 0.2 points of each other on the held-out videos (docs/RESULTS.md section 1.4).
+  soft_nms_sigma: float = 0.5
+  nms_threshold: float = 0.5  # hard NMS only (soft_nms_sigma = 0)
   # Which network's video-level class scores pick the classes to localise (and are served as
   # video_scores): "own" = the variant's own classifier (SAP without erasing for SSG/ASSG);
   # "cas" = the CAS seed network's, which is trained for classification alone.
@@ -248,7 +254,8 @@ PAPER = {
               "growing_threshold_fg": 0.99, "growing_threshold_bg": 0.99,
               "erasing_threshold": 0.4, "pooling": "sap"},
     "predict": {"rgb_weight": 0.3, "proposal_score": "mean", "video_scores": "own",
-                "video_score_weight": 0.0, "smoothing": 1, "select_on_validation": False},
+                "video_score_weight": 0.0, "smoothing": 1, "soft_nms_sigma": 0.0,
+                "select_on_validation": False},
 }
 
 
@@ -325,6 +332,7 @@ _CHECKS = {
     PredictConfig: [
         ("rgb_weight", lambda x: 0.0 <= x <= 1.0, "a number in [0, 1]"),
         ("nms_threshold", _in_unit, "a number in (0, 1]"),
+        ("soft_nms_sigma", lambda x: x >= 0, "a number >= 0 (0: hard NMS)"),
         ("smoothing", lambda x: x % 2 == 1, "an odd number of segments"),
         ("proposal_thresholds", lambda x: bool(x) and all(0 < t < 1 for t in x),
          "a non-empty list of numbers in (0, 1)"),

@@ -91,7 +91,9 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "proposal_thresholds": ("predict", "proposal_thresholds", "Heatmap thresholds."),
     "proposal_score": ("predict", "proposal_score", "mean (eq. 6) or contrast (eq. 6 minus "
                        "the outer mean)."),
-    "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class NMS."),
+    "nms_threshold": ("predict", "nms_threshold", "tIoU of the per-class hard NMS."),
+    "soft_nms_sigma": ("predict", "soft_nms_sigma", "Gaussian Soft-NMS: scores decay by "
+                       "exp(-tIoU^2 / sigma); 0 = hard NMS at nms_threshold."),
     "smoothing": ("predict", "smoothing", "Moving average of the fused heatmap over this many "
                   "segments (odd; 1 = none) before the proposals."),
     "video_scores": ("predict", "video_scores", "Class scores from the variant's own "

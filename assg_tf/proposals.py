@@ -22,13 +22,20 @@ Steps, with the choices the paper leaves open:
    (default `MAX_CANDIDATES_PER_CLASS` = 2048, over all levels together) go on to NMS. This
    bounds the NMS input ([batch, candidates, selected classes] scores) whatever T, C and the
    number of levels are; with fewer proposals than the cap, nothing is dropped (exact result).
-5. NMS per class (greedy, by score): a proposal is dropped when its tIoU with an already kept
-   proposal of the same class is strictly greater than `nms_threshold` (a tIoU exactly at the
-   threshold is kept, as in TensorFlow's kernel and the usual WTAL numpy NMS). Then the
-   `max_detections` best of all classes are kept per video, sorted by score.
-   It is one `tf.image.combined_non_max_suppression` call: a run [s, e] is the box
-   [0, s, 1, e + 1] (segment t covers [t, t + 1)), whose 2-D IoU is exactly the 1-D tIoU since
-   all heights are 1; index units give the same tIoU as seconds (one delta per video).
+5. NMS per class. The paper removes "highly overlapped" proposals (3.5) without saying how.
+   * Soft-NMS (`soft_nms_sigma` > 0, the default; `soft_nms`): Gaussian Soft-NMS (Bodla et
+     al., ICCV 2017), as temporal proposal methods use it (BSN, BMN). Greedily, the best
+     remaining proposal of each class is kept and the others' scores decay by
+     exp(-tIoU^2 / sigma). An instance that several levels cut a little differently keeps its
+     alternatives, ranked low, and a proposal that overlaps a kept one only partly is not lost:
+     at high tIoU thresholds one of them may be the match (docs/RESULTS.md section 1.4).
+   * Hard NMS (`soft_nms_sigma` = 0; the paper preset): a proposal is dropped when its tIoU
+     with an already kept proposal of the same class is strictly greater than `nms_threshold`
+     (a tIoU exactly at the threshold is kept, as in TensorFlow's kernel and the usual WTAL
+     numpy NMS). It is one `tf.image.combined_non_max_suppression` call: a run [s, e] is the
+     box [0, s, 1, e + 1] (segment t covers [t, t + 1)), whose 2-D IoU is exactly the 1-D tIoU
+     since all heights are 1; index units give the same tIoU as seconds (one delta per video).
+   Then the `max_detections` best of all classes are kept per video, sorted by score.
 6. Seconds: segment t covers [t * delta, (t + 1) * delta), so a detection [t_start, t_end] is
    [t_start * delta, (t_end + 1) * delta] seconds.
 
@@ -36,6 +43,8 @@ Vectorisation: the selected (video, class) pairs are gathered into rows (usually
 video) and compared with all levels at once ([pairs, levels, T] booleans, the largest tensor);
 `tf.where` lists the run starts and the run ends in the same order, and eq. 6 sums are
 differences of float64 prefix sums. No segment ops over [pairs, levels, T] and no loop.
+Soft-NMS is one `tf.while_loop` over the detections kept (at most `max_detections`), each
+iteration acting on every video and class at once.
 """
 from __future__ import annotations
 
@@ -239,6 +248,76 @@ def proposals(fused: tf.Tensor,
   }
 
 
+def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detections: int,
+             sigma: float, lowest: float) -> Dict[str, tf.Tensor]:
+  """Gaussian Soft-NMS (Bodla et al., ICCV 2017) of every video and class slot at once.
+
+  For each (video, slot), repeatedly: keep the proposal of highest current score, drop its exact
+  copies (tIoU 1: the same run found at several levels), then multiply the current score of
+  every other remaining proposal by exp(-tIoU^2 / sigma), tIoU with the one kept. The scores decay above `lowest` (the lowest score a proposal can have: the
+  contrast score is negative where a run is below its surroundings, and a decay must lower a
+  score, not raise it toward 0): score' = lowest + (score - lowest) * decay. Then the
+  `max_detections` highest of all slots are kept per video.
+
+  Args:
+    starts, ends: float32 [B, P] proposal bounds (ends exclusive; padding slots anything).
+    scores: float32 [B, P, Q] score of proposal p in class slot q, `_NO_SCORE` where p is not
+      a proposal of slot q.
+    max_detections: K, detections kept per video.
+    sigma: the Gaussian's width (> 0).
+    lowest: see above.
+
+  Returns:
+    `starts`, `ends`, `scores` float32 [B, K], `slots` int32 [B, K] (slot of each detection),
+    `num_detections` int32 [B]; detections sorted by decayed score, rows past num_detections
+    zero.
+  """
+  batch, num_boxes, num_slots = tf.shape(scores)[0], tf.shape(scores)[1], tf.shape(scores)[2]
+  # Remaining proposals carry their score above `lowest` (>= 0); kept or absent ones -1.
+  weight = tf.where(scores > _SCORE_FLOOR, scores - lowest, -1.0)
+  lengths = ends - starts
+  boxes = tf.range(num_boxes)[None, :, None]
+  steps = tf.minimum(int(max_detections), num_boxes)
+
+  def step(k, weight, kept_weight, kept_index):
+    best = tf.argmax(weight, axis=1, output_type=tf.int32)  # [B, Q]
+    best_weight = tf.reduce_max(weight, axis=1)  # [B, Q]; -1: nothing left in the slot
+    best_start = tf.gather(starts, best, batch_dims=1)[:, None, :]  # [B, 1, Q]
+    best_end = tf.gather(ends, best, batch_dims=1)[:, None, :]
+    inter = tf.nn.relu(tf.minimum(ends[:, :, None], best_end) -
+                       tf.maximum(starts[:, :, None], best_start))  # [B, P, Q]
+    tiou = tf.math.divide_no_nan(inter, lengths[:, :, None] + (best_end - best_start) - inter)
+    # The kept proposal and its exact copies (the same run found at several levels: tIoU 1)
+    # leave; a copy is no alternative.
+    remaining = (weight >= 0.0) & (tiou < 1.0) & tf.not_equal(boxes, best[:, None, :])
+    weight = tf.where(remaining, weight * tf.exp(-tf.square(tiou) / sigma), -1.0)
+    return k + 1, weight, kept_weight.write(k, best_weight), kept_index.write(k, best)
+
+  # At least one step, so that the stacks below are never empty.
+  _, _, kept_weight, kept_index = tf.while_loop(
+      lambda k, weight, *_: (k < 1) | ((k < steps) & tf.reduce_any(weight >= 0.0)), step,
+      (tf.constant(0), weight, tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+       tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
+  # [n, B, Q] -> [B, Q * n], slot-major: entry q * n + j is slot q's j-th kept proposal.
+  kept_weight = tf.reshape(tf.transpose(kept_weight.stack(), [1, 2, 0]), [batch, -1])
+  kept_index = tf.reshape(tf.transpose(kept_index.stack(), [1, 2, 0]), [batch, -1])
+  rounds = tf.shape(kept_weight)[1] // num_slots
+  top_weight, top = tf.math.top_k(kept_weight, tf.minimum(int(max_detections),
+                                                          tf.shape(kept_weight)[1]))
+  valid = top_weight >= 0.0
+  pad = [[0, 0], [0, int(max_detections) - tf.shape(top)[1]]]
+  box = tf.gather(kept_index, top, batch_dims=1)
+  out = {
+      "starts": tf.where(valid, tf.gather(starts, box, batch_dims=1), 0.0),
+      "ends": tf.where(valid, tf.gather(ends, box, batch_dims=1), 0.0),
+      "scores": tf.where(valid, top_weight + lowest, 0.0),
+      "slots": tf.where(valid, top // rounds, 0),
+  }
+  out = {k: tf.pad(v, pad) for k, v in out.items()}
+  out["num_detections"] = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
+  return out
+
+
 def check_config(cfg: PredictConfig) -> None:
   """ValueError naming the field of a PredictConfig that `detect` cannot run with (called
   before tracing, so a bad value fails in Python, not inside a graph)."""
@@ -250,6 +329,9 @@ def check_config(cfg: PredictConfig) -> None:
           f"PredictConfig.proposal_thresholds must be probabilities in [0, 1], got {level}.")
   if not 0.0 <= float(cfg.nms_threshold) <= 1.0:
     raise ValueError(f"PredictConfig.nms_threshold must be in [0, 1], got {cfg.nms_threshold}.")
+  if not float(cfg.soft_nms_sigma) >= 0.0:
+    raise ValueError(f"PredictConfig.soft_nms_sigma must be >= 0 (0: hard NMS), got "
+                     f"{cfg.soft_nms_sigma}.")
   if cfg.proposal_score not in SCORES:
     raise ValueError(f"PredictConfig.proposal_score must be one of {SCORES}, got "
                      f"{cfg.proposal_score!r}.")
@@ -307,7 +389,8 @@ def detect(fused: tf.Tensor,
     num_segments: int32 [B] real length of each video (later rows are padding).
     video_scores: float32 [B, C] video-level class scores (which classes to localise).
     seconds_per_segment: float32 [B] delta of each video.
-    cfg: class_threshold, proposal_thresholds, nms_threshold, max_detections.
+    cfg: class_threshold, proposal_thresholds, smoothing, proposal_score,
+      soft_nms_sigma / nms_threshold, max_detections.
     max_candidates_per_class: proposals per (video, class) that go on to NMS.
     video_score_weight: a float32 scalar tensor in place of cfg.video_score_weight (which is
       then not used).
@@ -333,13 +416,13 @@ def detect(fused: tf.Tensor,
                     cfg.proposal_score, video_scores,
                     cfg.video_score_weight if video_score_weight is None else video_score_weight)
 
-  # NMS input: boxes [B, P, 1, 4] shared by all classes, and scores [B, P, Q] over the Q (most
-  # selected classes of a video) "class slots": slot q of video b is its q-th selected class.
+  # NMS input: proposal bounds [B, P] shared by all classes, and scores [B, P, Q] over the Q
+  # (most selected classes of a video) "class slots": slot q of video b is its q-th selected
+  # class.
   # Only the selected classes can have proposals, and the kernel's cost grows with the class
   # axis (a per-class pass over all P boxes), so this is C = 200 -> Q = 1-3 on ActivityNet.
   starts = tf.cast(found["starts"], tf.float32)
   ends = tf.cast(found["ends"] + 1, tf.float32)
-  boxes = tf.stack([tf.zeros_like(starts), starts, tf.ones_like(starts), ends], axis=-1)
   selected_int = tf.cast(selected, tf.int32)
   slot_of_class = tf.cumsum(selected_int, axis=1, exclusive=True)  # [B, C]
   num_slots = tf.maximum(tf.reduce_max(tf.reduce_sum(selected_int, axis=1)), 1)
@@ -351,17 +434,26 @@ def detect(fused: tf.Tensor,
   own_slot = tf.equal(slot[:, :, None], tf.range(num_slots)[None, None, :])
   slot_scores = tf.where(own_slot & found["valid"][:, :, None], found["scores"][:, :, None],
                          _NO_SCORE)
-  nmsed_boxes, nmsed_scores, nmsed_slots, num_detections = (
-      tf.image.combined_non_max_suppression(
-          boxes[:, :, None, :], slot_scores,
-          max_output_size_per_class=max_detections, max_total_size=max_detections,
-          iou_threshold=float(cfg.nms_threshold), score_threshold=_SCORE_FLOOR,
-          pad_per_class=False, clip_boxes=False))
+  if float(cfg.soft_nms_sigma) > 0.0:
+    # Scores are >= -1 (contrast) or >= 0 (mean), plus a non-negative video-score term.
+    kept = soft_nms(starts, ends, slot_scores, max_detections, float(cfg.soft_nms_sigma),
+                    lowest=-1.0 if cfg.proposal_score == "contrast" else 0.0)
+    kept_starts, kept_ends, nmsed_scores = kept["starts"], kept["ends"], kept["scores"]
+    nmsed_slots, num_detections = kept["slots"], kept["num_detections"]
+  else:
+    boxes = tf.stack([tf.zeros_like(starts), starts, tf.ones_like(starts), ends], axis=-1)
+    nmsed_boxes, nmsed_scores, nmsed_slots, num_detections = (
+        tf.image.combined_non_max_suppression(
+            boxes[:, :, None, :], slot_scores,
+            max_output_size_per_class=max_detections, max_total_size=max_detections,
+            iou_threshold=float(cfg.nms_threshold), score_threshold=_SCORE_FLOOR,
+            pad_per_class=False, clip_boxes=False))
+    kept_starts, kept_ends = nmsed_boxes[:, :, 1], nmsed_boxes[:, :, 3]
   nmsed_classes = tf.gather(class_of_slot, tf.cast(nmsed_slots, tf.int32), batch_dims=1)
 
   valid = tf.range(max_detections)[None, :] < num_detections[:, None]  # [B, K]
   delta = seconds_per_segment[:, None, None]
-  segments = tf.stack([nmsed_boxes[:, :, 1], nmsed_boxes[:, :, 3]], axis=-1) * delta
+  segments = tf.stack([kept_starts, kept_ends], axis=-1) * delta
   return {
       "detection_segments": tf.where(valid[:, :, None], segments, 0.0),
       "detection_scores": tf.where(valid, nmsed_scores, 0.0),

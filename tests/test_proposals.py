@@ -18,9 +18,10 @@ DELTA = 0.64
 
 
 def _cfg(**kwargs) -> PredictConfig:
-  # Eq. 6's mean score and a cap of 100 unless a test says otherwise: the exact values below
-  # are computed for them (the defaults' contrast score has its own tests).
-  return dataclasses.replace(PredictConfig(proposal_score="mean", max_detections=100), **kwargs)
+  # Eq. 6's mean score, hard NMS and a cap of 100 unless a test says otherwise: the exact values
+  # below are computed for them (the defaults' contrast score and Soft-NMS have their own tests).
+  return dataclasses.replace(
+      PredictConfig(proposal_score="mean", soft_nms_sigma=0.0, max_detections=100), **kwargs)
 
 
 def _detect(fused, num_segments, video_scores, cfg=None, delta=DELTA, **kwargs):
@@ -77,7 +78,8 @@ def _tiou(a, b):
 
 
 def reference_detect(fused, num_segments, video_scores, deltas, cfg, cap=None):
-  """[[(class, start_s, end_s, score)] per video], sorted by decreasing score."""
+  """[[(class, start_s, end_s, score)] per video], sorted by decreasing score (eq. 6's mean
+  proposal score; hard NMS, or Soft-NMS when cfg.soft_nms_sigma > 0)."""
   results = []
   for b in range(fused.shape[0]):
     length = int(num_segments[b])
@@ -105,7 +107,15 @@ def reference_detect(fused, num_segments, video_scores, deltas, cfg, cap=None):
       if cap is not None:
         candidates = candidates[:cap]
       class_kept = []
-      for score, start, end in candidates:
+      if cfg.soft_nms_sigma > 0:  # Gaussian Soft-NMS; eq. 6 scores are >= 0 (lowest 0)
+        while candidates and len(class_kept) < cfg.max_detections:
+          best = max(range(len(candidates)), key=lambda i: candidates[i][0])
+          score, start, end = candidates.pop(best)
+          class_kept.append((score, start, end))
+          candidates = [
+              (p * np.exp(-_tiou((s, e), (start, end)) ** 2 / cfg.soft_nms_sigma), s, e)
+              for p, s, e in candidates if _tiou((s, e), (start, end)) < 1.0]
+      for score, start, end in candidates if cfg.soft_nms_sigma == 0 else ():
         if all(_tiou((start, end), (s, e)) <= cfg.nms_threshold for _, s, e in class_kept):
           class_kept.append((score, start, end))
       kept.extend((c, start, end, score) for score, start, end in class_kept)
@@ -199,6 +209,40 @@ def test_multi_threshold_duplicates_removed_by_nms():
   assert out["num_detections"].tolist() == [1]
   np.testing.assert_allclose(out["detection_segments"][0, 0], [DELTA, 4 * DELTA], rtol=1e-6)
   np.testing.assert_allclose(out["detection_scores"][0, 0], 0.8, rtol=1e-7)
+
+
+def test_soft_nms_decays_overlapping_proposals_exactly():
+  # Slot 0: [0, 4) 0.8, [2, 6) 0.6 (tIoU 1/3 with the first), [10, 12) 0.3 (no overlap), and a
+  # copy of [0, 4); slot 1: [2, 6) 0.5. A padding slot (-3) is no proposal.
+  starts = tf.constant([[0.0, 2.0, 10.0, 0.0, 0.0]])
+  ends = tf.constant([[4.0, 6.0, 12.0, 4.0, 0.0]])
+  scores = tf.constant([[[0.8, -3.0], [0.6, 0.5], [0.3, -3.0], [0.7, -3.0], [-3.0, -3.0]]])
+  decay = np.exp(-(1.0 / 3.0) ** 2 / 0.5)
+  out = proposals.soft_nms(starts, ends, scores, max_detections=6, sigma=0.5, lowest=0.0)
+  out = {key: value.numpy() for key, value in out.items()}
+  # The copy leaves with the first; slot 1 is alone, so its proposal keeps 0.5.
+  assert out["num_detections"].tolist() == [4]
+  np.testing.assert_allclose(out["scores"][0], [0.8, 0.5, 0.6 * decay, 0.3, 0, 0], rtol=1e-6)
+  assert 0.6 * decay == pytest.approx(0.4804, abs=1e-4)  # below slot 1's 0.5: ranked after it
+  assert out["starts"][0].tolist() == [0, 2, 2, 10, 0, 0]
+  assert out["ends"][0].tolist() == [4, 6, 6, 12, 0, 0]
+  assert out["slots"][0].tolist() == [0, 1, 0, 0, 0, 0]
+  # The decay acts above the lowest score a proposal can have: with the contrast's -1, the
+  # score -0.2 of [2, 6) becomes -1 + 0.8 * decay (lower), not -0.2 * decay (higher).
+  out = proposals.soft_nms(starts[:, :2], ends[:, :2], tf.constant([[[0.2], [-0.2]]]),
+                           max_detections=2, sigma=0.5, lowest=-1.0)
+  np.testing.assert_allclose(out["scores"][0].numpy(), [0.2, -1.0 + 0.8 * decay], rtol=1e-6)
+  assert out["num_detections"].numpy().tolist() == [2]
+
+
+def test_soft_nms_keeps_what_hard_nms_removes_ranked_lower():
+  # Level 0.25: run [0, 2], score 2/3; level 0.625: run [1, 2], score 0.75; tIoU 2/3. Hard NMS at
+  # 0.5 keeps one; Soft-NMS keeps both, the second decayed by exp(-(2/3)^2 / 0.5).
+  fused = _one_class([0.5, 0.75, 0.75])
+  out = _detect(fused, [3], [[1.0]], _cfg(proposal_thresholds=(0.25, 0.625), soft_nms_sigma=0.5))
+  assert _detections(out) == [
+      (0, pytest.approx(DELTA), pytest.approx(3 * DELTA), 0.75),
+      (0, 0.0, pytest.approx(3 * DELTA), pytest.approx(2 / 3 * np.exp(-(2 / 3) ** 2 / 0.5)))]
 
 
 def test_overlapping_proposals_suppressed_above_nms_threshold_only():
@@ -326,6 +370,19 @@ def test_agrees_with_reference_on_random_heatmaps(seed):
     _assert_same_detections(_detections(out, b), want[b])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_soft_nms_agrees_with_reference_on_random_heatmaps(seed):
+  fused, num_segments, video_scores, deltas = _random_batch(seed)
+  cfg = _cfg(class_threshold=0.2, max_detections=[100, 6, 20, 3][seed],
+             soft_nms_sigma=[0.5, 0.1, 1.0, 0.5][seed])
+  out = _detect_function(cfg)(fused, num_segments, video_scores, deltas)
+  out = {key: value.numpy() for key, value in out.items()}
+  want = reference_detect(fused, num_segments, video_scores, deltas, cfg)
+  assert sum(len(w) for w in want) > 3 * (seed != 3)
+  for b in range(fused.shape[0]):
+    _assert_same_detections(_detections(out, b), want[b])
+
+
 def test_agrees_with_reference_under_a_candidate_cap():
   fused, num_segments, video_scores, deltas = _random_batch(seed=7, max_length=80)
   cfg = _cfg(class_threshold=0.2)
@@ -379,6 +436,8 @@ def test_bad_inputs_and_config_raise_clear_errors():
     _detect(fused, [4], [[0.1, 0.2]], _cfg(proposal_thresholds=()))
   with pytest.raises(ValueError, match="max_detections"):
     _detect_function(_cfg(max_detections=0))
+  with pytest.raises(ValueError, match=r"soft_nms_sigma must be >= 0 \(0: hard NMS\), got -0.5"):
+    _detect_function(_cfg(soft_nms_sigma=-0.5))
   fn = _detect_function(PredictConfig())
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"at least one segment \(T >= 1\)"):
     fn(np.zeros([1, 0, 3], np.float32), np.array([0], np.int32), np.zeros([1, 2], np.float32),
@@ -440,7 +499,7 @@ def test_contrast_score_prefers_the_whole_action_over_its_peak():
   values = np.array([0.0] * 4 + [0.6] * 4 + [0.9] * 2 + [0.6] * 4 + [0.0] * 6, np.float32)
   fused = np.stack([1.0 - values, values], -1)[None]
   base = PredictConfig(class_threshold=0.0, proposal_thresholds=(0.5, 0.8),
-                                  nms_threshold=0.9, max_detections=5)
+                       nms_threshold=0.9, soft_nms_sigma=0.0, max_detections=5)
   outs = {}
   for score in ("mean", "contrast"):
     cfg = dataclasses.replace(base, proposal_score=score)
