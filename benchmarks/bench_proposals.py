@@ -3,9 +3,9 @@
     python benchmarks/bench_proposals.py [--lengths=400] [--repeats=20]
 
 For one video and a batch of 8, THUMOS-sized (C = 20) and ActivityNet-sized (C = 200): the
-`detect` tf.function (default PredictConfig: 19 levels, no smoothing, NMS 0.5, 500
-detections) on smooth random heatmaps (softmax of random walks over time, so runs look like a
-model's). Video scores put most mass on 1-3 classes, as a trained model's do ("typical"); the
+`detect` tf.function (default PredictConfig: 19 levels, no smoothing, Soft-NMS, 500
+detections; and the same with hard NMS at 0.5) on smooth random heatmaps (softmax of random
+walks over time, so runs look like a model's). Video scores put most mass on 1-3 classes, as a trained model's do ("typical"); the
 "all classes" rows set class_threshold = 0 so that every class of every video is localised
 (the worst case).
 Prints the median and the spread (min-max) of the wall time per call, after one warm-up call
@@ -14,6 +14,7 @@ Prints the median and the spread (min-max) of the wall time per call, after one 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import time
 
@@ -59,11 +60,14 @@ def main(argv):
   del argv
   print(f"TF {tf.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
         f"(other processes share them); {_REPEATS.value} timed calls per row")
-  print(f"{'setting':<34} {'B':>2} {'T':>6} {'C':>4} {'pairs':>6} {'proposals':>9} "
+  print(f"{'setting':<44} {'B':>2} {'T':>6} {'C':>4} {'pairs':>6} {'proposals':>9} "
         f"{'median ms':>10} {'min-max ms':>14}")
-  for selection, class_threshold in (("typical", PredictConfig().class_threshold),
-                                     ("all classes", 0.0)):
-    cfg = dataclasses.replace(PredictConfig(), class_threshold=class_threshold)
+  for (selection, class_threshold), (nms, sigma) in itertools.product(
+      (("typical", PredictConfig().class_threshold), ("all classes", 0.0)),
+      (("soft", PredictConfig().soft_nms_sigma), ("hard", 0.0))):
+    cfg = dataclasses.replace(PredictConfig(), class_threshold=class_threshold,
+                              soft_nms_sigma=sigma)
+    selection = f"{selection}, {nms} NMS"
     # `proposals.detect` traced once for every batch, T and C (as in the SavedModel).
     fn = tf.function(lambda f, n, s, d, cfg=cfg: proposals.detect(f, n, s, d, cfg),
                      input_signature=[tf.TensorSpec([None, None, None], tf.float32),
@@ -78,7 +82,7 @@ def main(argv):
           found = proposals.proposals(args[0], args[1], selected, cfg.proposal_thresholds)
           num_proposals = int(tf.reduce_sum(tf.cast(found["valid"], tf.int32)))
           median, low, high = _time(fn, args, _REPEATS.value)
-          print(f"{name + ', ' + selection:<34} {batch:>2} {length:>6} {num_classes:>4} "
+          print(f"{name + ', ' + selection:<44} {batch:>2} {length:>6} {num_classes:>4} "
                 f"{int(tf.reduce_sum(tf.cast(selected, tf.int32))):>6} {num_proposals:>9} "
                 f"{median:>10.2f} {low:>6.2f}-{high:<7.2f}")
     print(f"traces of the detect tf.function: {fn.experimental_get_tracing_count()}")
