@@ -202,7 +202,7 @@ class PredictConfig:
   # the other proposals of its class by exp(-tIoU^2 / sigma) instead of removing those above
   # nms_threshold; 0 = hard NMS at nms_threshold (the paper's "removing highly overlapped ones",
   # 3.5; TensorFlow's convention for soft_nms_sigma). 0.5 is Bodla et al.'s; 0.2-1.0 scored
-  # within 0.4 points of each other on the held-out videos (docs/RESULTS.md section 1.4).
+  # within 0.3 (THUMOS-like) and 0.8 (ActivityNet-like) points on the held-out videos (RESULTS 1.4).
   soft_nms_sigma: float = 0.5
   nms_threshold: float = 0.5  # hard NMS only (soft_nms_sigma = 0)
   # Which network's video-level class scores pick the classes to localise (and are served as
