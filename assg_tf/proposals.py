@@ -254,7 +254,8 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
 
   For each (video, slot), repeatedly: keep the proposal of highest current score, drop its exact
   copies (tIoU 1: the same run found at several levels), then multiply the current score of
-  every other remaining proposal by exp(-tIoU^2 / sigma), tIoU with the one kept. The scores decay above `lowest` (the lowest score a proposal can have: the
+  every other remaining proposal by exp(-tIoU^2 / sigma), tIoU with the one kept. The scores
+  decay above `lowest` (the lowest score a proposal can have: the
   contrast score is negative where a run is below its surroundings, and a decay must lower a
   score, not raise it toward 0): score' = lowest + (score - lowest) * decay. Then the
   `max_detections` highest of all slots are kept per video.

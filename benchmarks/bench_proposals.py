@@ -5,7 +5,8 @@
 For one video and a batch of 8, THUMOS-sized (C = 20) and ActivityNet-sized (C = 200): the
 `detect` tf.function (default PredictConfig: 19 levels, no smoothing, Soft-NMS, 500
 detections; and the same with hard NMS at 0.5) on smooth random heatmaps (softmax of random
-walks over time, so runs look like a model's). Video scores put most mass on 1-3 classes, as a trained model's do ("typical"); the
+walks over time, so runs look like a model's). Video scores put most mass on 1-3 classes, as a
+trained model's do ("typical"); the
 "all classes" rows set class_threshold = 0 so that every class of every video is localised
 (the worst case).
 Prints the median and the spread (min-max) of the wall time per call, after one warm-up call
