@@ -277,7 +277,6 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
   # Remaining proposals carry their score above `lowest` (>= 0); kept or absent ones -1.
   weight = tf.where(scores > _SCORE_FLOOR, scores - lowest, -1.0)
   lengths = ends - starts
-  boxes = tf.range(num_boxes)[None, :, None]
   steps = tf.minimum(int(max_detections), num_boxes)
 
   def step(k, weight, kept_weight, kept_index):
@@ -288,9 +287,9 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
     inter = tf.nn.relu(tf.minimum(ends[:, :, None], best_end) -
                        tf.maximum(starts[:, :, None], best_start))  # [B, P, Q]
     tiou = tf.math.divide_no_nan(inter, lengths[:, :, None] + (best_end - best_start) - inter)
-    # The kept proposal and its exact copies (the same run found at several levels: tIoU 1)
-    # leave; a copy is no alternative.
-    remaining = (weight >= 0.0) & (tiou < 1.0) & tf.not_equal(boxes, best[:, None, :])
+    # The kept proposal (tIoU 1 with itself) and its exact copies (the same run found at
+    # several levels) leave; a copy is no alternative.
+    remaining = (weight >= 0.0) & (tiou < 1.0)
     weight = tf.where(remaining, weight * tf.exp(-tf.square(tiou) / sigma), -1.0)
     return k + 1, weight, kept_weight.write(k, best_weight), kept_index.write(k, best)
 
