@@ -115,9 +115,10 @@ def reference_detect(fused, num_segments, video_scores, deltas, cfg, cap=None):
           candidates = [
               (p * np.exp(-_tiou((s, e), (start, end)) ** 2 / cfg.soft_nms_sigma), s, e)
               for p, s, e in candidates if _tiou((s, e), (start, end)) < 1.0]
-      for score, start, end in candidates if cfg.soft_nms_sigma == 0 else ():
-        if all(_tiou((start, end), (s, e)) <= cfg.nms_threshold for _, s, e in class_kept):
-          class_kept.append((score, start, end))
+      else:
+        for score, start, end in candidates:
+          if all(_tiou((start, end), (s, e)) <= cfg.nms_threshold for _, s, e in class_kept):
+            class_kept.append((score, start, end))
       kept.extend((c, start, end, score) for score, start, end in class_kept)
     kept.sort(key=lambda x: -x[3])
     kept = kept[:cfg.max_detections]
@@ -357,24 +358,17 @@ def test_batch_of_two_lengths_equals_each_video_alone():
   assert both["num_detections"].numpy().min() > 0
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_agrees_with_reference_on_random_heatmaps(seed):
-  fused, num_segments, video_scores, deltas = _random_batch(seed)
-  cfg = _cfg(class_threshold=0.2, max_detections=[100, 6, 20, 3][seed],
-             nms_threshold=[0.5, 0.3, 0.7, 0.5][seed])
-  out = _detect_function(cfg)(fused, num_segments, video_scores, deltas)
-  out = {key: value.numpy() for key, value in out.items()}
-  want = reference_detect(fused, num_segments, video_scores, deltas, cfg)
-  assert sum(len(w) for w in want) > 3 * (seed != 3)
-  for b in range(fused.shape[0]):
-    _assert_same_detections(_detections(out, b), want[b])
+# Per seed: hard NMS at these tIoU thresholds, or Soft-NMS with these sigmas.
+NMS_SETTINGS = {"hard": ("nms_threshold", [0.5, 0.3, 0.7, 0.5]),
+                "soft": ("soft_nms_sigma", [0.5, 0.1, 1.0, 0.5])}
 
 
+@pytest.mark.parametrize("nms", sorted(NMS_SETTINGS))
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_soft_nms_agrees_with_reference_on_random_heatmaps(seed):
+def test_agrees_with_reference_on_random_heatmaps(seed, nms):
   fused, num_segments, video_scores, deltas = _random_batch(seed)
-  cfg = _cfg(class_threshold=0.2, max_detections=[100, 6, 20, 3][seed],
-             soft_nms_sigma=[0.5, 0.1, 1.0, 0.5][seed])
+  field, values = NMS_SETTINGS[nms]
+  cfg = _cfg(class_threshold=0.2, max_detections=[100, 6, 20, 3][seed], **{field: values[seed]})
   out = _detect_function(cfg)(fused, num_segments, video_scores, deltas)
   out = {key: value.numpy() for key, value in out.items()}
   want = reference_detect(fused, num_segments, video_scores, deltas, cfg)
