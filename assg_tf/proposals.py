@@ -260,6 +260,12 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
   score, not raise it toward 0): score' = lowest + (score - lowest) * decay. Then the
   `max_detections` highest of all slots are kept per video.
 
+  A slot's kept scores never rise from one round to the next (scores only decay), so the loop
+  stops as soon as, in every video, the `max_detections` highest scores kept so far all beat
+  every score still remaining: later rounds could not enter the output. With many class slots
+  per video this ends the loop after a few rounds instead of `max_detections`; the output is
+  the same as without the early stop.
+
   Args:
     starts, ends: float32 [B, P] proposal bounds (ends exclusive; padding slots anything).
     scores: float32 [B, P, Q] score of proposal p in class slot q, `_NO_SCORE` where p is not
@@ -271,17 +277,39 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
   Returns:
     `starts`, `ends`, `scores` float32 [B, K], `slots` int32 [B, K] (slot of each detection),
     `num_detections` int32 [B]; detections sorted by decayed score, rows past num_detections
-    zero.
+    zero; `rounds`, int32 scalar: the rounds the loop ran.
   """
   batch, num_boxes, num_slots = tf.shape(scores)[0], tf.shape(scores)[1], tf.shape(scores)[2]
+  max_detections = int(max_detections)
   # Remaining proposals carry their score above `lowest` (>= 0); kept or absent ones -1.
   weight = tf.where(scores > _SCORE_FLOOR, scores - lowest, -1.0)
   lengths = ends - starts
-  steps = tf.minimum(int(max_detections), num_boxes)
+  steps = tf.minimum(max_detections, num_boxes)
 
-  def step(k, weight, kept_weight, kept_index):
+  def more(k, weight, top_kept, *_):
+    # Go on while, in some video, a remaining score could still enter the output: it is not
+    # below the max_detections-th highest kept so far (the lowest of `top_kept`; -1 until that
+    # many are kept).
+    left = tf.reduce_max(weight, axis=[1, 2])  # [B]; -1: nothing left in the video
+    could_enter = (left >= 0.0) & (left >= tf.reduce_min(top_kept, axis=1))
+    return (k < 1) | ((k < steps) & tf.reduce_any(could_enter))
+
+  def keep_top(k, top_kept, best_weight):
+    # `top_kept` [B, K] holds the K highest kept weights, unordered. Until K are kept it is a
+    # buffer filled Q per round (no sort: with few slots that is most rounds), then top-k.
+    filled = k * num_slots
+    return tf.cond(
+        filled + num_slots <= max_detections,
+        lambda: tf.reshape(tf.concat([top_kept[:, :filled], best_weight,
+                                      top_kept[:, filled + num_slots:]], axis=1),
+                           [batch, max_detections]),
+        lambda: tf.math.top_k(tf.concat([top_kept, best_weight], axis=1), max_detections,
+                              sorted=False).values)
+
+  def step(k, weight, top_kept, kept_weight, kept_index):
     best = tf.argmax(weight, axis=1, output_type=tf.int32)  # [B, Q]
     best_weight = tf.reduce_max(weight, axis=1)  # [B, Q]; -1: nothing left in the slot
+    top_kept = keep_top(k, top_kept, best_weight)
     best_start = tf.gather(starts, best, batch_dims=1)[:, None, :]  # [B, 1, Q]
     best_end = tf.gather(ends, best, batch_dims=1)[:, None, :]
     inter = tf.nn.relu(tf.minimum(ends[:, :, None], best_end) -
@@ -291,21 +319,22 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
     # several levels) leave; a copy is no alternative.
     remaining = (weight >= 0.0) & (tiou < 1.0)
     weight = tf.where(remaining, weight * tf.exp(-tf.square(tiou) / sigma), -1.0)
-    return k + 1, weight, kept_weight.write(k, best_weight), kept_index.write(k, best)
+    return (k + 1, weight, top_kept, kept_weight.write(k, best_weight),
+            kept_index.write(k, best))
 
   # At least one step, so that the stacks below are never empty.
-  _, _, kept_weight, kept_index = tf.while_loop(
-      lambda k, weight, *_: (k < 1) | ((k < steps) & tf.reduce_any(weight >= 0.0)), step,
-      (tf.constant(0), weight, tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+  rounds, _, _, kept_weight, kept_index = tf.while_loop(
+      more, step,
+      (tf.constant(0), weight, -tf.ones([batch, max_detections]),
+       tf.TensorArray(tf.float32, size=0, dynamic_size=True),
        tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
   # [n, B, Q] -> [B, Q * n], slot-major: entry q * n + j is slot q's j-th kept proposal.
   kept_weight = tf.reshape(tf.transpose(kept_weight.stack(), [1, 2, 0]), [batch, -1])
   kept_index = tf.reshape(tf.transpose(kept_index.stack(), [1, 2, 0]), [batch, -1])
-  rounds = tf.shape(kept_weight)[1] // num_slots
-  top_weight, top = tf.math.top_k(kept_weight, tf.minimum(int(max_detections),
+  top_weight, top = tf.math.top_k(kept_weight, tf.minimum(max_detections,
                                                           tf.shape(kept_weight)[1]))
   valid = top_weight >= 0.0
-  pad = [[0, 0], [0, int(max_detections) - tf.shape(top)[1]]]
+  pad = [[0, 0], [0, max_detections - tf.shape(top)[1]]]
   box = tf.gather(kept_index, top, batch_dims=1)
   out = {
       "starts": tf.where(valid, tf.gather(starts, box, batch_dims=1), 0.0),
@@ -315,6 +344,7 @@ def soft_nms(starts: tf.Tensor, ends: tf.Tensor, scores: tf.Tensor, max_detectio
   }
   out = {k: tf.pad(v, pad) for k, v in out.items()}
   out["num_detections"] = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
+  out["rounds"] = rounds
   return out
 
 

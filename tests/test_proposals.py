@@ -236,6 +236,29 @@ def test_soft_nms_decays_overlapping_proposals_exactly():
   assert out["num_detections"].numpy().tolist() == [2]
 
 
+def test_soft_nms_stops_once_no_remaining_score_can_enter_the_output():
+  # Three slots, each a strong proposal and five weak ones (0.1 down to 0.06), all disjoint;
+  # 3 detections kept. After one round the three strong ones are kept and every remaining
+  # score is below the third of them: the loop stops there, not after 3 rounds.
+  starts = tf.constant([[0.0, 10.0, 20.0, 30.0, 40.0, 50.0]])
+  ends = starts + 5.0
+  strong = tf.constant([[0.9, 0.8, 0.7]])[:, None, :]
+  weak = tf.tile(tf.constant([0.1, 0.09, 0.08, 0.07, 0.06])[None, :, None], [1, 1, 3])
+  scores = tf.concat([strong, weak], axis=1)
+  out = proposals.soft_nms(starts, ends, scores, max_detections=3, sigma=0.5, lowest=0.0)
+  assert int(out["rounds"]) == 1
+  np.testing.assert_allclose(out["scores"][0].numpy(), [0.9, 0.8, 0.7], rtol=1e-6)
+  assert out["slots"][0].numpy().tolist() == [0, 1, 2]
+  # Four detections: a 0.1 can enter, so a second round keeps each slot's 0.1; then the
+  # remaining 0.09 are below the fourth kept (0.1), and the loop stops after 2 rounds of 4.
+  # Of the three 0.1, the lowest slot's comes first, as without the early stop.
+  out = proposals.soft_nms(starts, ends, scores, max_detections=4, sigma=0.5, lowest=0.0)
+  assert int(out["rounds"]) == 2
+  np.testing.assert_allclose(out["scores"][0].numpy(), [0.9, 0.8, 0.7, 0.1], rtol=1e-6)
+  assert out["slots"][0].numpy().tolist() == [0, 1, 2, 0]
+  assert out["starts"][0].numpy().tolist() == [0, 0, 0, 10]
+
+
 def test_soft_nms_keeps_what_hard_nms_removes_ranked_lower():
   # Level 0.25: run [0, 2], score 2/3; level 0.625: run [1, 2], score 0.75; tIoU 2/3. Hard NMS at
   # 0.5 keeps one; Soft-NMS keeps both, the second decayed by exp(-(2/3)^2 / 0.5).
