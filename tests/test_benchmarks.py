@@ -114,7 +114,7 @@ def test_experiments_regime_flagfiles_parse_and_bad_experiment_is_a_clear_error(
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "--experiment='table9': expected table2, providers, table1, figure4, background, " \
-        "bgseeds, default or all" in result.stderr
+        "bgseeds, fgseeds, default or all" in result.stderr
 
 
 def test_evaluate_process_benchmark_smoke():
