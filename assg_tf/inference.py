@@ -103,12 +103,22 @@ class Predictor:
     return other
 
   def _stream_outputs(self, features, num_segments):
+    # An empty batch (a serving request may have none) runs the networks on one zero video and
+    # keeps none of it: with oneDNN (TensorFlow 2.21 on AVX-512 CPUs) a convolution of an
+    # empty batch returns its input unchanged, [0, T, D] instead of [0, T, filters], and the
+    # bias add that follows fails.
+    batch = tf.shape(features)[0]
+    features, num_segments = tf.cond(
+        batch > 0, lambda: (features, num_segments),
+        lambda: (tf.zeros(tf.concat([[1], tf.shape(features)[1:]], 0), features.dtype),
+                 tf.shape(features)[1:2]))
     mask = tf.sequence_mask(num_segments, tf.shape(features)[1], dtype=tf.float32)
     rgb_dim = self.info.rgb_dim
     heatmaps, video_scores = model_lib.per_stream_maps(self.nets, features, mask, rgb_dim)
     if self.score_nets is not None:
       _, video_scores = model_lib.per_stream_maps(self.score_nets, features, mask, rgb_dim)
-    return {"heatmaps": heatmaps, "video_scores": video_scores}
+    return tf.nest.map_structure(lambda t: t[:batch],
+                                 {"heatmaps": heatmaps, "video_scores": video_scores})
 
   def _detect(self, stream_outputs, num_segments, seconds_per_segment):
     return self._detect_with(self.cfg, stream_outputs, num_segments, seconds_per_segment,
