@@ -38,6 +38,7 @@ from keras import ops
 from assg_tf import config as config_lib
 from assg_tf import layers
 from assg_tf import losses
+from assg_tf import sap
 
 POOLINGS = ("attention", "topk")
 LOSSES = losses.VIDEO_LOSSES
@@ -133,15 +134,9 @@ class CASNet(keras.Model):
 
 def topk_mean(tcas, mask, fraction):
   """Per video and class, the mean of the k = ceil(fraction * T) largest T-CAS values over the
-  real segments (W-TALC's MIL pooling): tcas [B, T, C], mask [B, T] -> [B, C]. Vectorised:
-  one sort along time, then a mask of the first k ranks (k differs per video)."""
-  m = ops.expand_dims(mask, -1)
-  ranked = -ops.sort(-ops.transpose(ops.where(m > 0, tcas, -1e9), (0, 2, 1)), axis=-1)
-  length = ops.sum(mask, axis=1, keepdims=True)  # [B, 1]
-  k = ops.maximum(ops.ceil(fraction * length), 1.0)
-  ranks = ops.cast(ops.arange(ops.shape(ranked)[-1]), ranked.dtype)
-  top = ops.cast(ranks[None, None, :] < k[:, :, None], ranked.dtype)  # [B, 1, T]
-  return ops.sum(ranked * top, axis=-1) / k
+  real segments (W-TALC's MIL pooling): tcas [B, T, C], mask [B, T] -> [B, C]
+  (`sap.topk_mean` with every real segment kept for every class)."""
+  return sap.topk_mean(tcas, ops.expand_dims(mask, -1) * ops.ones_like(tcas), fraction)
 
 
 def localization_map(outputs, mask, maps="minmax"):

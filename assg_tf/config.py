@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 # The choice lists, named once (flags' help, checks, commands and networks read them here).
 STREAMS = ("rgb", "flow")  # the two streams, trained apart (paper 3.5); features are rgb first
 VARIANTS = ("cas", "ssg", "assg")  # what a run trains and evaluates (paper Table 2)
-POOLINGS = ("sap", "sap_mean", "gap", "gmp")  # the classifier's pooling (paper Table 1)
+POOLINGS = ("sap", "sap_mean", "gap", "gmp", "topk")  # the classifier's pooling (paper Table 1)
 CAS_NETWORKS = ("stpn", "mil")
 VIDEO_LOSSES = ("softmax", "bce")  # video-level losses (losses.VIDEO_LOSSES)
 CAS_MAPS = ("minmax", "probability")

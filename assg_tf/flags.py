@@ -76,7 +76,7 @@ FLAG_TABLE: Dict[str, Tuple[str, str, str]] = {
     "growing_threshold_bg": ("model", "growing_threshold_bg", "theta_g, background."),
     "erasing_threshold": ("model", "erasing_threshold", "theta_a of the erasing step."),
     "pooling": ("model", "pooling", "Classifier pooling: sap, sap_mean (eq. 3's energy as "
-                "the mean of ReLU(F), not its sum), gap or gmp."),
+                "the mean of ReLU(F), not its sum), gap, gmp or topk (mean of the top 1/8)."),
     "seeding_loss": ("model", "seeding_loss", "paper (eq. 4) or balanced (fg/bg apart)."),
     # Training (Algorithm 1).
     "learning_rate": ("train", "learning_rate", "Adam learning rate of ASSG."),

@@ -87,3 +87,36 @@ def test_sap_gradient_reaches_logits_and_energy():
     total = tf.reduce_sum(out)
   g_logits, g_energy = tape.gradient(total, [logits, energy])
   assert np.all(np.isfinite(g_logits.numpy())) and np.abs(g_energy.numpy()).sum() > 0
+
+
+def test_topk_known_case_over_kept_segments():
+  # Class 0: 4 kept real segments (the fifth is padding, value 100), k = ceil(0.5 * 4) = 2 ->
+  # mean of 6 and 5. Class 1: segments 1 and 3 erased, 2 kept, k = 1 -> 2 (not the erased 9).
+  # Class 2: everything erased -> 0.
+  logits = np.array([[[1.0, 2.0, 7.0], [6.0, 9.0, 7.0], [5.0, -1.0, 7.0], [2.0, 9.0, 7.0],
+                      [100.0, 100.0, 100.0]]], np.float32)
+  keep = np.ones([1, 5, 3], np.float32)
+  keep[0, [1, 3], 1] = 0
+  keep[0, :, 2] = 0
+  mask = np.array([[1.0, 1.0, 1.0, 1.0, 0.0]], np.float32)
+  pool = sap.ErasedPooling("topk", topk_fraction=0.5)
+  got = pool(logits, np.zeros([1, 5], np.float32), keep, mask).numpy()
+  np.testing.assert_allclose(got, [[5.5, 2.0, 0.0]])
+  assert pool.get_config()["topk_fraction"] == 0.5
+
+
+def test_topk_with_fraction_one_is_gap():
+  rng = np.random.default_rng(2)
+  logits = rng.normal(size=[2, 9, 4]).astype(np.float32)
+  keep = (rng.random([2, 9, 4]) > 0.4).astype(np.float32)
+  mask = np.ones([2, 9], np.float32)
+  mask[1, 6:] = 0
+  energy = np.zeros([2, 9], np.float32)
+  np.testing.assert_allclose(sap.ErasedPooling("topk", topk_fraction=1.0)(
+      logits, energy, keep, mask).numpy(), sap.ErasedPooling("gap")(
+          logits, energy, keep, mask).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_topk_fraction_is_refused():
+  with pytest.raises(ValueError, match="topk_fraction=0"):
+    sap.ErasedPooling("topk", topk_fraction=0)
