@@ -66,7 +66,7 @@ def test_experiments_smoke(tmp_path):
   result = json.loads((tmp_path / "out" / "table1_smoke.json").read_text())
   assert (tmp_path / "out" / "table1_smoke.png").stat().st_size > 1000
   assert [r["name"] for r in result["rows"]] == ["ASSG, SAP", "ASSG, SAP_MEAN", "ASSG, GAP",
-                                                 "ASSG, GMP"]
+                                                 "ASSG, GMP", "ASSG, TOPK"]
   assert result["seeds"] == [0] and result["config"]["model"]["hidden_dim"] == 8
   for row in result["rows"]:
     summary = row["summary"]["test"]
@@ -82,7 +82,7 @@ def test_experiments_smoke(tmp_path):
                               "video_score_weight": 0.0, "smoothing": 1}
   assert "| ASSG, GMP |" in stdout and "trained in" in stdout
   table = stdout.split("seeds and growth")[0]
-  assert all(f"| ASSG, {p} | " in table for p in ("SAP", "SAP_MEAN", "GAP", "GMP"))  # all
+  assert all(f"| ASSG, {p} | " in table for p in ("SAP", "SAP_MEAN", "GAP", "GMP", "TOPK"))
   assert "| ASSG, GAP | " in stdout.split("seeds and growth")[1]  # the diagnostics table
   # A second run trains nothing: every row comes from the cache, with the same numbers.
   again = _run("experiments.py", *args)
