@@ -74,7 +74,7 @@ def test_later_flags_win_over_the_flagfile():
 
 
 @pytest.mark.parametrize("arg,message", [
-    ("--pooling=max", "--pooling='max': expected one of sap, sap_mean, gap, gmp"),
+    ("--pooling=max", "--pooling='max': expected one of sap, sap_mean, gap, gmp, topk"),
     ("--variants=cas,foo", "--variants"),
     ("--rgb_weight=1.5", "--rgb_weight=1.5: expected a number in"),
     ("--tiou_thresholds=0.1,x", "--tiou_thresholds takes comma-separated numbers"),
