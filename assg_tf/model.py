@@ -5,7 +5,7 @@
     F = SSGBackbone(x)                       shared feature map           (3.2.2)
     P = [ReLU(F), ReLU(-F)]                  the pair of opposite ReLUs   (3.3)
     H = softmax(HeatmapHead(P))              class heatmaps, ch. 0 = bg   (3.2.2)
-    SAP (or GAP) over the erased ReLU(F)     video logits                 (3.3, eq. 2-3)
+    SAP (or top-k) over the erased ReLU(F)   video logits                 (3.3, eq. 2-3)
 
 RGB and flow are trained as two separate networks (paper 3.5). `stream_maps` gives the
 per-stream heatmap and video scores for any trained network (ASSG, SSG or the CAS baseline), and

@@ -9,7 +9,7 @@ created by `distribute.create_strategy`:
 * ASSG, every step (Algorithm 1): forward; grow the initial seeds under the current heatmap
   (lines 4-12, `growing.grow`, no gradient); update with L_seed (eq. 4, line 13); forward again;
   erase where the updated heatmap is above theta_a (lines 14-15); update with L_class on the
-  pooled erased map (SAP, eq. 2-3, or the defaults' GAP; eq. 5; lines 16-17). The SSG ablation
+  pooled erased map (SAP, eq. 2-3, or the defaults' top-k; eq. 5; lines 16-17). The SSG ablation
   (Table 2) skips the second update. The two updates use two Adam optimizers (learning rate
   1e-4, paper 4.2), so the moment estimates of one objective are not mixed with the other's.
 
