@@ -22,7 +22,8 @@ random videos of twice the batch's length (a dataset of tensors, read by tf.data
 as a tfds reader is), their per-step time after the first taken from the
 stage's closing log line, each between two timings of its benchmarked step: the loop against
 the step without the machine's speed drifting in between (docs/RESULTS.md §3.1).
-The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head).
+The networks are the defaults (`config.Config()`: kernel-3 convolutions, split head), with
+the classifier's pooling set by --pooling.
 All in the same process, medians over --repeats calls after a warm-up.
 """
 from __future__ import annotations
@@ -54,6 +55,8 @@ flags.DEFINE_integer("classes", 20, "Action classes.")
 flags.DEFINE_integer("repeats", 20, "Timed calls.")
 flags.DEFINE_list("lengths", ["400", "4000", "40000"], "T values for the scaling table "
                   "(batch 1).")
+flags.DEFINE_enum("pooling", config_lib.ModelConfig.pooling, config_lib.POOLINGS,
+                  "The classifier's pooling in the ASSG step (default: the package's).")
 flags.DEFINE_integer("loop_steps", 0, "Steps of the training loop to time against the "
                      "benchmarked steps (0: skip).")
 FLAGS = flags.FLAGS
@@ -225,6 +228,7 @@ def main(argv):
   del argv
   rng = np.random.default_rng(0)
   cfg = config_lib.Config()
+  cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pooling=FLAGS.pooling))
   strategy = tf.distribute.MirroredStrategy()
   batch = _batch(FLAGS.batch, FLAGS.length, FLAGS.dim, FLAGS.classes, rng)
   assg = _median_seconds(_assg_step(strategy, cfg, batch, FLAGS.dim, FLAGS.classes),
@@ -235,7 +239,7 @@ def main(argv):
   cas = _median_seconds(_cas_step(strategy, cfg, batch, FLAGS.dim, FLAGS.classes),
                         FLAGS.repeats)
   print(f"batch {FLAGS.batch} x T {FLAGS.length} x D {FLAGS.dim}, {FLAGS.classes} classes, "
-        f"hidden {cfg.model.hidden_dim}, CPU threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+        f"hidden {cfg.model.hidden_dim}, pooling {cfg.model.pooling}, CPU threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
   print(f"ASSG step (grow + L_seed update + L_class update): {1000 * assg:8.1f} ms")
   print(f"two bare forward+backward passes + updates:        {1000 * bare:8.1f} ms")
   print(f"ratio ASSG / bare:                                 {assg / bare:8.2f}x")
