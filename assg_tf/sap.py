@@ -65,7 +65,7 @@ def topk_mean(logits, kept, fraction):
 
 @keras.saving.register_keras_serializable(package="assg_tf")
 class ErasedPooling(keras.layers.Layer):
-  """Pools per-class logits over the kept segments: SAP (eq. 2-3), GAP or GMP.
+  """Pools per-class logits over the kept segments: SAP (eq. 2-3), GAP, GMP or top-k.
 
   Inputs: `logits` Ĥ [B, T, C], `energy` [B, T] (the feature sum s of eq. 3 at each segment),
   `keep` [B, T, C] and `mask` [B, T] (1 = real segment). Output [B, C] video-level logits.
