@@ -52,8 +52,9 @@ class CASNet(keras.Model):
   top-k multiple-instance pooling ("topk")."""
 
   def __init__(self, num_classes: int, hidden_dim: int = 512, attention_dim: int = 256,
-               dropout: float = 0.5, pooling: str = "attention", topk_fraction: float = 0.125,
-               kernel_size: int = 1, loss: str = "softmax", maps: str = "minmax", **kwargs):
+               dropout: float = 0.5, pooling: str = "attention",
+               topk_fraction: float = sap.TOPK_FRACTION, kernel_size: int = 1,
+               loss: str = "softmax", maps: str = "minmax", **kwargs):
     super().__init__(**kwargs)
     if pooling not in POOLINGS:
       raise ValueError(f"CASNet pooling={pooling!r}: expected one of {POOLINGS}")
